@@ -1,0 +1,51 @@
+"""Bot API keys: random, shown once, kept as a SHA-256 hash and found by a readable prefix."""
+import hashlib
+import hmac
+import secrets
+from datetime import timedelta
+
+from django.utils import timezone
+
+from bridge.models import ApiKey, Integration
+
+KEY_PREFIX = "hitl_"
+# Writing last_used_at on every request would turn each read into a write.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def _hash(raw_key: str) -> str:
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+def create_api_key(*, integration: Integration, name: str = "bot") -> tuple[ApiKey, str]:
+    """Returns the stored key and the raw key, which is never available again."""
+    lookup = secrets.token_hex(6)
+    raw_key = f"{KEY_PREFIX}{lookup}_{secrets.token_urlsafe(32)}"
+    api_key = ApiKey.objects.create(
+        integration=integration, name=name, prefix=f"{KEY_PREFIX}{lookup}", key_hash=_hash(raw_key)
+    )
+    return api_key, raw_key
+
+
+def authenticate_api_key(raw_key: str) -> ApiKey | None:
+    """The active key matching `raw_key`, or None. Records when it was last used."""
+    prefix, sep, _ = raw_key.rpartition("_")
+    if not sep or not prefix.startswith(KEY_PREFIX):
+        return None
+    api_key = ApiKey.objects.select_related("integration", "integration__tenant").filter(prefix=prefix).first()
+    if api_key is None or not hmac.compare_digest(api_key.key_hash, _hash(raw_key)):
+        return None
+    if not api_key.is_active or not api_key.integration.enabled:
+        return None
+    now = timezone.now()
+    if api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_RESOLUTION:
+        ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+        api_key.last_used_at = now
+    return api_key
+
+
+def revoke_api_key(*, api_key: ApiKey) -> ApiKey:
+    if api_key.revoked_at is None:
+        api_key.revoked_at = timezone.now()
+        api_key.save(update_fields=["revoked_at"])
+    return api_key

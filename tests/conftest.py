@@ -1,0 +1,43 @@
+import pytest
+
+from bridge.models import Tenant
+from bridge.services.integrations import create_integration
+
+pytest_plugins = ["tests.plugins.livechat_sandbox"]  # noqa: the sandbox fixtures
+
+
+class IntegrationWithKey:
+    """An integration plus its raw API key (as a bot would hold it)."""
+
+    def __init__(self, integration, api_key):
+        self.integration = integration
+        self.api_key = api_key
+
+    @property
+    def auth(self):
+        return {"HTTP_AUTHORIZATION": f"Bearer {self.api_key}"}
+
+
+def make_integration(slug="acme", name="main", **overrides):
+    tenant, _ = Tenant.objects.get_or_create(slug=slug, defaults={"name": slug.title()})
+    fields = dict(
+        client_id="client-" + slug,
+        organization_id="org-" + slug,
+        group_id=0,
+        webhook_secret="whs-" + slug + "-s3cr3t",
+        agent_token="YWNjb3VudDpwYXQ=",
+        callback_url="",
+    )
+    fields.update(overrides)
+    integration, api_key = create_integration(tenant=tenant, name=name, **fields)
+    return IntegrationWithKey(integration, api_key)
+
+
+@pytest.fixture
+def integration(db):
+    return make_integration()
+
+
+@pytest.fixture
+def other_integration(db):
+    return make_integration(slug="globex", name="main")
