@@ -1,6 +1,7 @@
 """Reads the environment into typed values, failing with one line that names the variable."""
 import base64
 import hashlib
+import warnings
 
 import environ
 from cryptography.fernet import Fernet
@@ -21,12 +22,16 @@ DEV_ENCRYPTION_KEY = base64.urlsafe_b64encode(hashlib.sha256(b"hitl-console-dev-
 
 def database(default):
     raw = env.str("DATABASE_URL", default)
+    scheme = raw.split("://", 1)[0] if "://" in raw else ""
+    if scheme not in environ.Env.DB_SCHEMES:
+        known = ", ".join(sorted(s for s in environ.Env.DB_SCHEMES if "+" not in s))
+        raise ConfigError("DATABASE_URL", f"expected <scheme>://…, with a scheme among {known}")
     try:
-        config = environ.Env.db_url_config(raw)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            config = environ.Env.db_url_config(raw)
     except Exception as exc:  # django-environ raises several types for junk
         raise ConfigError("DATABASE_URL", f"not a database URL ({exc.__class__.__name__})") from None
-    if not config.get("ENGINE"):
-        raise ConfigError("DATABASE_URL", "unknown database scheme")
     if config["ENGINE"] != "django.db.backends.sqlite3" and not config.get("NAME"):
         raise ConfigError("DATABASE_URL", "the URL names no database")
     return config

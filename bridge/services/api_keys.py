@@ -29,9 +29,12 @@ def create_api_key(*, integration: Integration, name: str = "bot") -> tuple[ApiK
 
 def authenticate_api_key(raw_key: str) -> ApiKey | None:
     """The active key matching `raw_key`, or None. Records when it was last used."""
-    prefix, sep, _ = raw_key.rpartition("_")
-    if not sep or not prefix.startswith(KEY_PREFIX):
+    if not raw_key.startswith(KEY_PREFIX):
         return None
+    lookup, sep, _ = raw_key[len(KEY_PREFIX) :].partition("_")
+    if not sep:
+        return None
+    prefix = KEY_PREFIX + lookup
     api_key = ApiKey.objects.select_related("integration", "integration__tenant").filter(prefix=prefix).first()
     if api_key is None or not hmac.compare_digest(api_key.key_hash, _hash(raw_key)):
         return None

@@ -1,0 +1,44 @@
+# `make run` and `make test` set up everything they need on a machine with Python 3.11+.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+RUN_PORT ?= 8000
+SANDBOX_PORT ?= 8090
+PYTEST := $(PY) -m pytest
+SERVICES_ENV := DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} \
+	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-redis://127.0.0.1:6379/15}
+
+.PHONY: install run test test-services test-browser bench clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@rm -f $(VENV)/.installed-* && touch $@
+
+.env:
+	cp .env.example .env
+
+run: $(STAMP) .env
+	$(PY) manage.py migrate --noinput
+	@trap 'kill 0' EXIT INT TERM; \
+	$(PY) manage.py livechat_sandbox --port $(SANDBOX_PORT) & \
+	$(PY) manage.py wait_for_url http://127.0.0.1:$(SANDBOX_PORT)/agent/ && \
+	$(PY) manage.py seed_demo && \
+	echo "LiveChat sandbox agent page: http://127.0.0.1:$(SANDBOX_PORT)/agent/" && \
+	HITL_EMBEDDED_SCHEDULER=1 $(PY) manage.py runserver --noreload 127.0.0.1:$(RUN_PORT)
+
+test: $(STAMP)
+	$(PYTEST) -q -m "not services and not browser"
+
+test-services: $(STAMP)
+	$(SERVICES_ENV) $(PYTEST) -q -m "not browser"
+
+test-browser: $(STAMP)
+	bash .ci/install-browser.sh
+	$(PYTEST) -q -m browser
+
+clean:
+	rm -rf $(VENV) db.sqlite3 .pytest_cache
