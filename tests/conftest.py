@@ -3,7 +3,7 @@ import pytest
 from bridge.models import Tenant
 from bridge.services.integrations import create_integration
 
-pytest_plugins = ["tests.plugins.livechat_sandbox"]  # noqa: the sandbox fixtures
+pytest_plugins = ["tests.plugins.livechat_sandbox", "tests.plugins.processes"]
 
 
 class IntegrationWithKey:
