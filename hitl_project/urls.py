@@ -5,6 +5,7 @@ from bridge.views import healthz
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("", include("django_prometheus.urls")),
     path("api/v1/", include("bridge.api.urls")),
     path("webhooks/", include("bridge.webhooks.urls")),
     path("", include("dashboard.urls")),
