@@ -41,3 +41,16 @@ def integration(db):
 @pytest.fixture
 def other_integration(db):
     return make_integration(slug="globex", name="main")
+
+
+def pytest_collection_modifyitems(config, items):
+    """`services` tests need the real PostgreSQL and Redis of `make test-services`."""
+    import os
+
+    database_url = os.environ.get("DATABASE_URL", "")
+    if os.environ.get("CELERY_BROKER_URL") and database_url.startswith(("postgres", "pgsql")):
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL and Redis: run `make test-services`")
+    for item in items:
+        if "services" in item.keywords:
+            item.add_marker(skip)
