@@ -3,6 +3,8 @@ from importlib import import_module
 
 from celery import shared_task
 
+from bridge.logging import bind_session
+
 
 def _service(dotted):
     module, name = dotted.rsplit(".", 1)
@@ -12,13 +14,15 @@ def _service(dotted):
 @shared_task(name="bridge.send_session_messages")
 def send_session_messages(session_id):
     """Send a session's queued user/bot messages to LiveChat, in order."""
-    _service("bridge.services.outbound.send_pending_messages")(session_id=session_id)
+    with bind_session(session_id):
+        _service("bridge.services.outbound.send_pending_messages")(session_id=session_id)
 
 
 @shared_task(name="bridge.deliver_session_callbacks")
 def deliver_session_callbacks(session_id):
     """Send a session's pending bot callbacks, in order."""
-    _service("bridge.services.callbacks.deliver_pending")(session_id=session_id)
+    with bind_session(session_id):
+        _service("bridge.services.callbacks.deliver_pending")(session_id=session_id)
 
 
 @shared_task(name="bridge.run_due_work")
