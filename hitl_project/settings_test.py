@@ -13,6 +13,7 @@ os.environ.setdefault("ALLOWED_HOSTS", "*")
 os.environ.setdefault("TASK_MODE", "inline")
 os.environ.setdefault("CALLBACK_ALLOW_PRIVATE_NETWORKS", "true")
 os.environ.setdefault("SECURE_COOKIES", "false")
+os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 # Django's test client logs in without a request, which django-axes refuses; the throttle's own
 # tests switch it back on.
 os.environ.setdefault("AXES_ENABLED", "false")
