@@ -171,4 +171,6 @@ if not DEBUG:
     SECURE_SSL_REDIRECT = config.boolean("SECURE_SSL_REDIRECT", True)
     SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", 31536000)
-    SECURE_HSTS_INCLUDE_SUBDOMAINS = config.boolean("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = config.boolean("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    # Only takes effect once the domain is submitted to the browsers' preload list.
+    SECURE_HSTS_PRELOAD = config.boolean("SECURE_HSTS_PRELOAD", True)
