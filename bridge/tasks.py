@@ -28,7 +28,11 @@ def deliver_session_callbacks(session_id):
 @shared_task(name="bridge.run_due_work")
 def run_due_work():
     """Pick up retries that are due (messages to LiveChat, callbacks to bots)."""
-    for dotted in ("bridge.services.outbound.kick_due_messages", "bridge.services.callbacks.kick_due_deliveries"):
+    for dotted in (
+        "bridge.services.sessions.fail_abandoned_starts",
+        "bridge.services.outbound.kick_due_messages",
+        "bridge.services.callbacks.kick_due_deliveries",
+    ):
         try:
             fn = _service(dotted)
         except (ImportError, AttributeError):
@@ -47,6 +51,7 @@ def renew_customer_tokens():
 
 @shared_task(name="bridge.purge_expired_transcripts")
 def purge_expired_transcripts():
+    _service("bridge.services.idempotency.purge_expired_records")()
     try:
         fn = _service("bridge.services.retention.purge_expired_transcripts")
     except (ImportError, AttributeError):

@@ -29,6 +29,7 @@ LIVECHAT_ACCOUNTS_URL = config.url("LIVECHAT_ACCOUNTS_URL", "https://accounts.li
 LIVECHAT_API_VERSION = env.str("LIVECHAT_API_VERSION", "3.6")
 CALLBACK_ALLOW_PRIVATE_NETWORKS = config.boolean("CALLBACK_ALLOW_PRIVATE_NETWORKS", DEBUG)
 CALLBACK_RETRY_SCHEDULE = config.seconds_list("CALLBACK_RETRY_SCHEDULE", "5,300,1800,7200,18000,36000,36000")
+API_RATE_LIMIT = env.str("API_RATE_LIMIT", "600/min")
 LIVECHAT_RETRY_SCHEDULE = config.seconds_list("LIVECHAT_RETRY_SCHEDULE", "1,5,30,120,600")
 
 INSTALLED_APPS = [
@@ -121,6 +122,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": "/api/v1",
 }
+
+# With Redis, the cache (API rate limits) is shared by every web process; else it is per process.
+CACHE_URL = env.str("CACHE_URL", "") or env.str("CELERY_BROKER_URL", "")
+if CACHE_URL.startswith(("redis://", "rediss://")):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
 
 # Task execution: "celery" with a broker; "thread" (embedded: in-process pool, make run);
 # "inline" (run right after commit in the caller: tests).

@@ -52,5 +52,5 @@ def pytest_collection_modifyitems(config, items):
         return
     skip = pytest.mark.skip(reason="needs PostgreSQL and Redis: run `make test-services`")
     for item in items:
-        if "services" in item.keywords:
+        if item.get_closest_marker("services"):
             item.add_marker(skip)

@@ -1,5 +1,6 @@
 """Every API error is `{"error": {"type", "message", "details"?}}`."""
 import logging
+import math
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, JsonResponse
@@ -65,8 +66,14 @@ def exception_handler(exc, context):
             headers={"WWW-Authenticate": 'Bearer realm="api"'},
         )
     if isinstance(exc, exceptions.Throttled):
-        headers = {"Retry-After": str(int(exc.wait or 1))} if exc.wait is not None else {}
-        return Response(error_body("rate_limited", "too many requests; retry later"), status=429, headers=headers)
+        if exc.wait is None:
+            return Response(error_body("rate_limited", "too many requests; retry later"), status=429)
+        wait = max(1, math.ceil(exc.wait))
+        return Response(
+            error_body("rate_limited", f"too many requests for this API key; retry in {wait} s"),
+            status=429,
+            headers={"Retry-After": str(wait)},
+        )
     if isinstance(exc, exceptions.NotFound):
         return Response(error_body("not_found", "not found"), status=404)
     if isinstance(exc, exceptions.MethodNotAllowed):

@@ -1,0 +1,263 @@
+"""The outbox of messages to LiveChat: queued bot-user messages sent in order, per session.
+
+`queue_message` stores a message row `pending` (in the caller's transaction) and queues a send
+after commit; `send_pending_messages` sends. Ordering and exclusivity come from the rows alone:
+
+- the *head* of a session's outbox is its oldest `to_agent` message still `pending`/`sending`;
+  only the head is ever sent, so a later message never overtakes an earlier unsent one;
+- the head is claimed with a conditional UPDATE (`pending`, or `sending` whose lease ran out,
+  and due) that sets `sending` and a lease: if 0 rows changed, another worker has it;
+- a transient failure puts it back to `pending` with `next_attempt_at` from
+  LIVECHAT_RETRY_SCHEDULE; the periodic `kick_due_messages` re-queues sessions whose head is due.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Min, Q, QuerySet, Subquery
+from django.utils import timezone
+
+from bridge import dispatch
+from bridge.livechat import LiveChatAuthError, LiveChatError, LiveChatTransientError
+from bridge.livechat.errors import safe_text
+from bridge.models import HitlSession, Message, SessionEvent
+
+from .audit import record_event
+from .customers import customer_client
+from .errors import Conflict
+from .lifecycle import close_session
+from .media import MediaError, fetch_media
+
+log = logging.getLogger(__name__)
+
+# A claimed row is ours this long; after it, a crashed worker's row is claimable again.
+CLAIM_LEASE = timedelta(minutes=2)
+# Errors from LiveChat that mean the chat is gone: the session is over.
+CHAT_GONE_TYPES = frozenset({"chat_inactive", "not_found"})
+KICK_BATCH = 500
+UNSENT = (Message.Delivery.PENDING, Message.Delivery.SENDING)
+
+
+def outbox(*, session_id) -> QuerySet[Message]:
+    return Message.objects.filter(
+        session_id=session_id, direction=Message.Direction.TO_AGENT, delivery_state__in=UNSENT
+    ).order_by("id")
+
+
+def enqueue_session(*, session_id) -> None:
+    """Send the session's outbox after the current transaction commits."""
+    from bridge.tasks import send_session_messages
+
+    dispatch.enqueue(send_session_messages, str(session_id))
+
+
+def send_pending_messages(*, session_id, limit: int = 100) -> int:
+    """Sends the session's queued messages in order until the outbox is empty, the head is not
+    due, another worker holds it, or a send must wait for a retry. Returns how many messages it
+    finished (sent, or failed for good)."""
+    session = HitlSession.objects.select_related("integration", "end_user__integration").filter(pk=session_id).first()
+    if session is None:
+        return 0
+    sent = 0
+    for _ in range(limit):
+        if not session.is_open:
+            _fail_unsent(session=session, reason=f"the session is {session.status}; the message was not sent")
+            return sent
+        if not session.chat_id:
+            return sent  # still starting: start_session queues the outbox when the chat exists
+        message = _claim_head(session_id=session.pk)
+        if message is None:
+            return sent
+        if not _send_one(session=session, message=message):
+            return sent
+        sent += 1
+        session.refresh_from_db(fields=["status", "chat_id", "thread_id"])
+    enqueue_session(session_id=session.pk)  # more than `limit`: continue in a fresh task
+    return sent
+
+
+def kick_due_messages(*, limit: int = KICK_BATCH) -> int:
+    """Queues a send for every session whose outbox head is due (retries, lost tasks, expired
+    claims). Called periodically; returns how many sessions were queued."""
+    now = timezone.now()
+    heads = (
+        Message.objects.filter(direction=Message.Direction.TO_AGENT, delivery_state__in=UNSENT)
+        .values("session_id")
+        .annotate(head_id=Min("id"))
+        .values("head_id")
+    )
+    # Only the head decides: messages queued behind a head that waits for its retry are not due.
+    session_ids = list(
+        Message.objects.filter(pk__in=Subquery(heads))
+        .filter(Q(next_attempt_at__lte=now) | Q(next_attempt_at__isnull=True))
+        .order_by("next_attempt_at")
+        .values_list("session_id", flat=True)[:limit]
+    )
+    for session_id in session_ids:
+        enqueue_session(session_id=session_id)
+    return len(session_ids)
+
+
+def _claim_head(*, session_id) -> Message | None:
+    head = outbox(session_id=session_id).first()
+    if head is None:
+        return None
+    now = timezone.now()
+    if head.next_attempt_at is not None and head.next_attempt_at > now:
+        return None  # a retry that is not due yet, or another worker's live claim
+    claimed = (
+        Message.objects.filter(pk=head.pk, delivery_state__in=UNSENT)
+        .filter(Q(next_attempt_at__lte=now) | Q(next_attempt_at__isnull=True))
+        .update(delivery_state=Message.Delivery.SENDING, next_attempt_at=now + CLAIM_LEASE, attempts=F("attempts") + 1)
+    )
+    if not claimed:
+        return None
+    head.refresh_from_db()
+    return head
+
+
+def _send_one(*, session: HitlSession, message: Message) -> bool:
+    """One attempt at the claimed head. True when it was sent (go on with the next)."""
+    try:
+        with customer_client(end_user=session.end_user) as client:
+            event_id = _deliver(client=client, session=session, message=message)
+    except MediaError as error:
+        if error.transient:
+            _retry_later(session=session, message=message, error=error.message)
+        else:
+            _give_up(session=session, message=message, error=error.message)
+            return True  # this one is final; the next message may go
+        return False
+    except LiveChatError as error:
+        if error.type in CHAT_GONE_TYPES:
+            _chat_gone(session=session, message=message, error=error)
+            return False
+        if isinstance(error, (LiveChatTransientError, LiveChatAuthError)):
+            retry_after = getattr(error, "retry_after", None)
+            _retry_later(session=session, message=message, error=f"LiveChat {error}", retry_after=retry_after)
+            return False
+        _give_up(session=session, message=message, error=f"LiveChat refused the message: {error}")
+        return True
+    _mark_sent(message=message, event_id=event_id)
+    return True
+
+
+def _deliver(*, client, session: HitlSession, message: Message) -> str:
+    if message.kind == Message.Kind.TEXT:
+        event = {"type": "message", "text": message.text}
+    else:
+        file_url = message.payload.get("livechat_url")
+        if not file_url:
+            media = fetch_media(url=message.url)
+            file_url = client.upload_file(
+                filename=media.filename, content=media.content, content_type=media.content_type
+            )
+            # Keep the upload: a retry of a failed send_event does not upload again.
+            payload = {**message.payload, "livechat_url": file_url, "filename": media.filename,
+                       "content_type": media.content_type, "size": len(media.content)}
+            Message.objects.filter(pk=message.pk).update(payload=payload)
+            message.payload = payload
+        event = {"type": "file", "url": file_url}
+        if message.text:
+            event["alternative_text"] = message.text
+    return client.send_event(chat_id=session.chat_id, event=event)
+
+
+def _mark_sent(*, message: Message, event_id: str) -> None:
+    now = timezone.now()
+    fields = dict(delivery_state=Message.Delivery.SENT, sent_at=now, next_attempt_at=None, last_error="")
+    try:
+        with transaction.atomic():
+            Message.objects.filter(pk=message.pk).update(livechat_event_id=event_id, **fields)
+    except IntegrityError:
+        # The event id is already on a row of this session (a webhook stored our own event):
+        # the message is sent all the same.
+        log.warning("message %s: LiveChat event %s is already stored", message.pk, event_id)
+        Message.objects.filter(pk=message.pk).update(**fields)
+
+
+def _retry_later(*, session: HitlSession, message: Message, error: str, retry_after: float | None = None) -> None:
+    schedule = settings.LIVECHAT_RETRY_SCHEDULE
+    retry = message.attempts - 1  # attempts was counted by the claim
+    if retry >= len(schedule):
+        _give_up(session=session, message=message, error=f"{error} (gave up after {message.attempts} attempts)")
+        return
+    delay = max(float(schedule[retry]), retry_after or 0.0)
+    Message.objects.filter(pk=message.pk, delivery_state=Message.Delivery.SENDING).update(
+        delivery_state=Message.Delivery.PENDING,
+        next_attempt_at=timezone.now() + timedelta(seconds=delay),
+        last_error=safe_text(error, 500),
+    )
+    log.info("message %s: attempt %d failed (%s); retry in %.0f s", message.pk, message.attempts, error, delay)
+
+
+def _give_up(*, session: HitlSession, message: Message, error: str) -> None:
+    error = safe_text(error, 500)
+    with transaction.atomic():
+        Message.objects.filter(pk=message.pk).update(
+            delivery_state=Message.Delivery.FAILED, next_attempt_at=None, last_error=error
+        )
+        record_event(
+            session=session,
+            kind=SessionEvent.Kind.ERROR,
+            actor="console",
+            summary=f"message {message.pk} not delivered: {error}",
+            data={"message_id": message.pk, "attempts": message.attempts, "error": error},
+        )
+    log.warning("message %s: failed for good: %s", message.pk, error)
+
+
+def _chat_gone(*, session: HitlSession, message: Message, error: LiveChatError) -> None:
+    reason = f"the LiveChat chat is no longer active ({error.type})"
+    with transaction.atomic():
+        close_session(session=session, closed_by="livechat", reason=reason, raw={"error": str(error)})
+        _fail_unsent(session=session, reason=f"{reason}; the message was not sent")
+
+
+def _fail_unsent(*, session: HitlSession, reason: str) -> None:
+    """Marks what is still queued for a session that is over as failed (nothing can send it)."""
+    Message.objects.filter(
+        session_id=session.pk, direction=Message.Direction.TO_AGENT, delivery_state__in=UNSENT
+    ).update(delivery_state=Message.Delivery.FAILED, next_attempt_at=None, last_error=reason[:500])
+
+
+def queue_message(
+    *, session: HitlSession, kind: str, text: str = "", url: str = "", external_id: str | None = None
+) -> tuple[Message, bool]:
+    """Stores a user message for the agent and queues its send. Returns (message, created).
+
+    The same `external_id` again returns the first message unchanged (also once the session has
+    closed, so a bot's retry stays harmless). A new message to a closed session is a Conflict.
+    """
+    if external_id:
+        existing = Message.objects.filter(session=session, external_id=external_id).first()
+        if existing is not None:
+            return existing, False
+    if not session.is_open:
+        raise Conflict(
+            f"the session is {session.status}; start a new session to reach an agent",
+            details={"session_id": str(session.pk), "status": session.status},
+        )
+    try:
+        with transaction.atomic():
+            message = Message.objects.create(
+                session=session,
+                direction=Message.Direction.TO_AGENT,
+                author=Message.Author.USER,
+                kind=kind,
+                text=text,
+                url=url,
+                external_id=external_id or None,
+                delivery_state=Message.Delivery.PENDING,
+                next_attempt_at=timezone.now(),
+            )
+            enqueue_session(session_id=session.pk)
+    except IntegrityError:
+        existing = Message.objects.filter(session=session, external_id=external_id).first() if external_id else None
+        if existing is None:
+            raise
+        return existing, False
+    return message, True
