@@ -52,6 +52,7 @@ def renew_customer_tokens():
 @shared_task(name="bridge.purge_expired_transcripts")
 def purge_expired_transcripts():
     _service("bridge.services.idempotency.purge_expired_records")()
+    _service("bridge.services.webhooks.purge_webhook_receipts")()
     try:
         fn = _service("bridge.services.retention.purge_expired_transcripts")
     except (ImportError, AttributeError):

@@ -1,3 +1,7 @@
 from django.urls import path
 
-urlpatterns: list = []
+from . import views
+
+urlpatterns = [
+    path("livechat/<uuid:integration_id>/", views.livechat_webhook, name="livechat-webhook"),
+]

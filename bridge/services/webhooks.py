@@ -1,0 +1,501 @@
+"""LiveChat webhooks → the session's life: transcript, state, audit trail and bot callbacks.
+
+One webhook is handled in one transaction: a `WebhookReceipt`, the rows it causes, and the bot
+callbacks (`Delivery` rows) commit together; the callbacks are sent after commit by a worker.
+
+Exactly once, as far as the bot can see:
+- A redelivered webhook (LiveChat retries up to 3 times) finds its receipt and changes nothing.
+  The key is the event id for `incoming_event`, else a hash of action + payload.
+- Different webhooks that describe a change already made change nothing either: the same agent
+  joining twice, the same transfer reported twice, a close of a closed thread (state-change
+  dedupe, decided under a lock on the session row), and an event id already in the transcript.
+
+Whose chat: sessions are found by integration + chat id + thread id (a thread-less
+`chat_transferred` or `chat_access_updated` goes to the chat's open session). Chats the console did
+not start are answered 200, logged, and nothing is stored, like actions we do not handle, except
+while a session of the integration is still starting: its chat id is not stored yet, so the
+webhook is refused (retryable) instead of lost.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from bridge.models import HitlSession, Integration, Message, SessionEvent, WebhookReceipt
+
+from .audit import record_event
+from .callbacks import queue_callback
+from .lifecycle import close_session
+
+log = logging.getLogger(__name__)
+
+PROCESSED, DUPLICATE, IGNORED, RETRY = "processed", "duplicate", "ignored", "retry"
+
+# LiveChat retries a webhook up to 3 times within about a minute. A payload-hash receipt only
+# means "a retry" within this window; the same bytes later are a new occurrence (an agent who
+# left and re-joins), and the state-change checks decide what it changes.
+RETRY_WINDOW = timedelta(minutes=10)
+# POST /sessions commits a `pending` session before it calls start_chat, and LiveChat sends
+# incoming_chat (maybe user_added_to_chat) before the chat id is stored. While such a start is
+# in flight, a webhook for an unknown chat is answered with a retryable status, not dropped.
+START_WINDOW = timedelta(seconds=30)
+
+# LiveChat ids (WIRE.md): customers are UUIDs, agents e-mail addresses, bots 32 hex digits.
+_CUSTOMER_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
+_FILE_FIELDS = ("name", "content_type", "size", "width", "height", "thumbnail_url", "alternative_text")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of a webhook: processed, duplicate or ignored, and why (for the log)."""
+
+    result: str
+    reason: str = ""
+
+
+# ---- authentication ------------------------------------------------------------------------
+
+
+def get_webhook_integration(*, integration_id) -> Integration | None:
+    """The enabled integration a webhook URL names, or None (answered 404)."""
+    return Integration.objects.filter(pk=integration_id, enabled=True).first()
+
+
+def secret_matches(*, integration: Integration, given: object) -> bool:
+    """Constant-time comparison of the envelope's `secret_key` with the integration's secret.
+
+    An integration without a secret accepts nothing: an empty secret must not match an empty key.
+    """
+    expected = integration.webhook_secret or ""
+    if not isinstance(given, str) or not given or not expected:
+        return False
+    return hmac.compare_digest(expected.encode(), given.encode())
+
+
+# ---- the entry point -----------------------------------------------------------------------
+
+
+def handle_webhook(*, integration: Integration, action: str, payload: dict, raw: dict) -> Outcome:
+    """Applies one authenticated, validated LiveChat webhook. `raw` (no secret in it) is kept in
+    the audit trail.
+
+    Outcomes: processed, duplicate, ignored (all answered 200), or retry (answered with a
+    retryable status so LiveChat sends it again: a start of a session is in flight).
+    """
+    organization_id = raw.get("organization_id")
+    if organization_id and integration.organization_id and organization_id != integration.organization_id:
+        # The secret matched, so it is ours; a mismatch points at a misconfigured integration.
+        log.warning("livechat webhook for integration %s names organization %s, configured is %s",
+                    integration.pk, organization_id, integration.organization_id)
+    handler = _HANDLERS.get(action)
+    if handler is None:
+        return _ignored(integration, action, "", f"action {action!r} is not one we handle")
+    chat_id, thread_id = handler.locate(payload)
+    session = _find_session(integration=integration, chat_id=chat_id, thread_id=thread_id)
+    if session is None:
+        if _start_in_flight(integration=integration):
+            log.info("livechat webhook %s chat=%s: unknown chat while a session is starting; asking for a retry",
+                     action, chat_id)
+            return Outcome(RETRY, "a session of this integration is still starting")
+        return _ignored(integration, action, chat_id, "no session of the console has this chat/thread")
+
+    with transaction.atomic():
+        # The receipt is written first: on a retry it is the unique constraint that answers, and on
+        # SQLite this first write also serializes concurrent webhooks.
+        if not _first_receipt(integration=integration, action=action, key=_dedupe_key(action, payload)):
+            outcome = Outcome(DUPLICATE, "this webhook was received before")
+        else:
+            # Serializes the state-change decisions of concurrent webhooks for one session.
+            locked = (
+                HitlSession.objects.select_for_update()
+                .select_related("integration", "end_user")
+                .get(pk=session.pk)
+            )
+            outcome = handler.apply(session=locked, payload=payload, raw=raw)
+    log.info(
+        "livechat webhook %s chat=%s session=%s: %s%s",
+        action, chat_id, session.pk, outcome.result, f" ({outcome.reason})" if outcome.reason else "",
+    )
+    return outcome
+
+
+def _ignored(integration: Integration, action: str, chat_id: str, reason: str) -> Outcome:
+    log.info("livechat webhook %s chat=%s integration=%s ignored: %s", action, chat_id or "-", integration.pk, reason)
+    return Outcome(IGNORED, reason)
+
+
+def _find_session(*, integration: Integration, chat_id: str, thread_id: str | None) -> HitlSession | None:
+    sessions = HitlSession.objects.filter(integration=integration, chat_id=chat_id).order_by("-created_at")
+    if thread_id:
+        session = sessions.filter(thread_id=thread_id).first()
+        if session is not None:
+            return session
+        # An open session whose thread id we never learned still owns the chat's current thread.
+        return sessions.filter(thread_id="", status__in=HitlSession.OPEN_STATUSES).first()
+    return sessions.filter(status__in=HitlSession.OPEN_STATUSES).first()
+
+
+def _dedupe_key(action: str, payload: dict) -> str:
+    event_id = (payload.get("event") or {}).get("id") if action == "incoming_event" else None
+    if event_id and len(event_id) <= 100:
+        return f"event:{event_id}"
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return f"{action[:40]}:" + hashlib.sha256(f"{action}\n{canonical}".encode()).hexdigest()
+
+
+def _start_in_flight(*, integration: Integration) -> bool:
+    return HitlSession.objects.filter(
+        integration=integration, status=HitlSession.Status.PENDING, chat_id="",
+        created_at__gte=timezone.now() - START_WINDOW,
+    ).exists()
+
+
+def _first_receipt(*, integration: Integration, action: str, key: str) -> bool:
+    """True when this webhook was not received before (records it), False for a redelivery."""
+    try:
+        with transaction.atomic():
+            WebhookReceipt.objects.create(integration=integration, dedupe_key=key, action=action)
+        return True
+    except IntegrityError:
+        pass
+    if key.startswith("event:"):
+        return False  # an event id is never reused
+    # A payload-hash receipt older than any retry: a new occurrence. The conditional update lets
+    # only one of two concurrent copies through.
+    now = timezone.now()
+    return bool(
+        WebhookReceipt.objects.filter(
+            integration=integration, dedupe_key=key, received_at__lt=now - RETRY_WINDOW
+        ).update(received_at=now)
+    )
+
+
+def purge_webhook_receipts(*, older_than: timedelta = timedelta(days=2)) -> int:
+    """Deletes receipts past any redelivery (for the periodic retention work); returns how many.
+
+    Safe: a very late copy of an event still finds its Message (unique event id per session) or
+    its audit entry (dedupe key), and state changes are checked against the session itself.
+    """
+    deleted, _ = WebhookReceipt.objects.filter(received_at__lt=timezone.now() - older_than).delete()
+    return deleted
+
+
+# ---- incoming_event ------------------------------------------------------------------------
+
+
+def _incoming_event(*, session: HitlSession, payload: dict, raw: dict) -> Outcome:
+    event = payload["event"]
+    event_id, event_type = event["id"], event["type"]
+    author_id = event.get("author_id") or ""
+    text = event.get("text") or ""
+
+    if event_type == "system_message":
+        created = record_event(
+            session=session, kind=SessionEvent.Kind.SYSTEM_MESSAGE, actor="livechat", summary=text,
+            data={"event_id": event_id, "system_message_type": event.get("system_message_type") or "", "text": text},
+            raw=raw, dedupe_key=f"event:{event_id}",
+        )
+        return Outcome(PROCESSED if created else DUPLICATE, "system message: audit trail only")
+    if not author_id or _is_customer(session, author_id):
+        # Our own customer's events (what the bot sent) come back as webhooks: never echo them.
+        return Outcome(IGNORED, "not written by an agent")
+    if event.get("visibility") == "agents":
+        # An internal note is for agents only: it is kept in the audit trail and never becomes a
+        # Message, so no transcript read or callback can ever hand it to the bot.
+        created = record_event(
+            session=session, kind=SessionEvent.Kind.NOTE, actor=author_id, summary=text,
+            data={"event_id": event_id, "type": event_type, "text": text}, raw=raw, dedupe_key=f"event:{event_id}",
+        )
+        return Outcome(PROCESSED if created else DUPLICATE, "internal note: audit trail only")
+    render = _RENDERERS.get(event_type)
+    if render is None:
+        return Outcome(IGNORED, f"{event_type} events are not forwarded")
+
+    kind, text, url, details = render(event)
+    agent = {"id": author_id, "name": _agent_name(session, author_id)}
+    try:
+        with transaction.atomic():
+            message = Message.objects.create(
+                session=session,
+                direction=Message.Direction.TO_BOT,
+                author=Message.Author.AGENT,
+                kind=kind,
+                text=text,
+                url=url,
+                # The polling API shows the agent's name from here, as the callback does.
+                payload={**details, "agent_name": agent["name"]},
+                agent_id=author_id,
+                livechat_event_id=event_id,
+                delivery_state=Message.Delivery.RECEIVED,
+            )
+    except IntegrityError:
+        return Outcome(DUPLICATE, f"event {event_id} is already in the transcript")
+
+    now = timezone.now()
+    if HitlSession.objects.filter(pk=session.pk, first_agent_reply_at__isnull=True).update(first_agent_reply_at=now):
+        session.first_agent_reply_at = now
+    body = {
+        "id": message.pk,
+        "type": kind,
+        "text": text,
+        "url": url,
+        "agent": agent,
+        "created_at": event.get("created_at") or now.isoformat().replace("+00:00", "Z"),
+        "livechat_event_id": event_id,
+    }
+    if event_type == "file":
+        body["file"] = details
+    elif event_type == "rich_message":
+        body["rich"] = details
+    queue_callback(session=session, type="agent.message", data={"message": body})
+    return Outcome(PROCESSED, f"agent {kind} message {message.pk}")
+
+
+def _is_customer(session: HitlSession, author_id: str) -> bool:
+    customer_id = session.end_user.livechat_customer_id
+    return bool(customer_id and author_id == customer_id) or bool(_CUSTOMER_ID.match(author_id))
+
+
+def _agent_name(session: HitlSession, agent_id: str) -> str:
+    """The agent's display name from what LiveChat told us when they joined (messages carry ids only)."""
+    if agent_id == session.agent_id and session.agent_name:
+        return session.agent_name
+    data = (
+        session.events.filter(kind=SessionEvent.Kind.ASSIGNED, actor=agent_id)
+        .order_by("-id")
+        .values_list("data", flat=True)
+        .first()
+    )
+    return ((data or {}).get("agent") or {}).get("name") or ""
+
+
+def _render_message(event: dict) -> tuple[str, str, str, dict]:
+    return Message.Kind.TEXT, event.get("text") or "", "", {}
+
+
+def _render_file(event: dict) -> tuple[str, str, str, dict]:
+    details = {name: event[name] for name in _FILE_FIELDS if event.get(name) is not None}
+    content_type = event.get("content_type") or ""
+    kind = Message.Kind.IMAGE if content_type.startswith("image/") else Message.Kind.FILE
+    # The name is the file's text rendering, for transcripts and text-only bots.
+    text = event.get("name") or event.get("alternative_text") or ""
+    return kind, text, event.get("url") or "", details
+
+
+def _render_rich(event: dict) -> tuple[str, str, str, dict]:
+    """A rich message as text (titles, subtitles, button labels) plus its structured elements."""
+    elements = event.get("elements") or []
+    blocks = []
+    for element in elements:
+        lines = [str(element.get(name)) for name in ("title", "subtitle") if element.get(name)]
+        buttons = [str(b.get("text")) for b in element.get("buttons") or [] if isinstance(b, dict) and b.get("text")]
+        if buttons:
+            lines.append(" | ".join(f"[{label}]" for label in buttons))
+        if lines:
+            blocks.append("\n".join(lines))
+    details = {"template_id": event.get("template_id") or "", "elements": elements}
+    return Message.Kind.RICH, "\n\n".join(blocks), "", details
+
+
+_RENDERERS: dict[str, Callable[[dict], tuple[str, str, str, dict]]] = {
+    "message": _render_message,
+    "file": _render_file,
+    "rich_message": _render_rich,
+}
+
+
+# ---- agents joining and transfers ----------------------------------------------------------
+
+
+def _user_added_to_chat(*, session: HitlSession, payload: dict, raw: dict) -> Outcome:
+    user = payload["user"]
+    user_type = payload.get("user_type") or user.get("type")
+    if user_type != "agent":
+        return Outcome(IGNORED, f"a {user_type or 'non-agent'} user joined")
+    if user.get("visibility") == "agents":
+        return Outcome(IGNORED, "an agent joined as a supervisor (invisible to the customer)")
+    return _assign(session=session, user=user, raw=raw,
+                   reason=payload.get("reason") or "", requester_id=payload.get("requester_id") or "")
+
+
+def _assign(*, session: HitlSession, user: dict, raw: dict, reason: str, requester_id: str) -> Outcome:
+    agent_id = user["id"]
+    if not session.is_open:
+        return Outcome(IGNORED, f"session is {session.status}")
+    if session.status == HitlSession.Status.ASSIGNED and session.agent_id == agent_id:
+        return Outcome(DUPLICATE, f"{agent_id} is already the assigned agent")
+    agent = {"id": agent_id, "name": (user.get("name") or "")[:255], "avatar": _avatar_url(user.get("avatar"))}
+    previous = {"id": session.agent_id, "name": session.agent_name} if session.agent_id else None
+    now = timezone.now()
+    session.status = HitlSession.Status.ASSIGNED
+    session.agent_id, session.agent_name, session.agent_avatar = agent["id"], agent["name"], agent["avatar"]
+    session.assigned_at = session.assigned_at or now  # the first assignment: time to an agent
+    session.save(update_fields=["status", "agent_id", "agent_name", "agent_avatar", "assigned_at"])
+    record_event(
+        session=session, kind=SessionEvent.Kind.ASSIGNED, actor=agent_id,
+        summary=f"assigned to {agent['name'] or agent_id}",
+        data={"agent": agent, "previous_agent": previous, "reason": reason, "requester_id": requester_id},
+        raw=raw,
+    )
+    queue_callback(session=session, type="session.assigned", data={"agent": agent})
+    return Outcome(PROCESSED, f"assigned to {agent_id}")
+
+
+def _avatar_url(value: str | None) -> str:
+    """LiveChat sometimes gives avatars scheme-relative (`//cdn…`) or bare (`cdn…/a.png`)."""
+    value = (value or "").strip()
+    if not value:
+        return ""
+    if value.startswith("//"):
+        return "https:" + value
+    if not value.startswith(("http://", "https://")):
+        value = "https://" + value
+    return value if len(value) <= 1000 else ""  # a cut URL is a broken one
+
+
+def _chat_transferred(*, session: HitlSession, payload: dict, raw: dict) -> Outcome:
+    if not session.is_open:
+        return Outcome(IGNORED, f"session is {session.status}")
+    to = payload.get("transferred_to") or {}
+    to = {"agent_ids": list(to.get("agent_ids") or []), "group_ids": list(to.get("group_ids") or [])}
+    reason = payload.get("reason") or ""
+    requester_id = payload.get("requester_id") or ""
+    queue = payload.get("queue") or None
+    if queue is not None:
+        queue = {name: queue.get(name) for name in ("position", "wait_time", "queued_at")}
+
+    # "The same transfer" = same target, reason and requester as the last assignment-or-transfer
+    # the session went through; a later transfer back to the same group is a new one.
+    signature = hashlib.sha256(json.dumps(
+        [requester_id, reason, sorted(to["agent_ids"]), sorted(to["group_ids"])]
+    ).encode()).hexdigest()[:32]
+    last = session.events.filter(
+        kind__in=[SessionEvent.Kind.ASSIGNED, SessionEvent.Kind.TRANSFERRED]
+    ).order_by("-created_at", "-id").first()
+    if last is not None and last.kind == SessionEvent.Kind.TRANSFERRED and last.data.get("signature") == signature:
+        return Outcome(DUPLICATE, "the session already went through this transfer")
+
+    source = payload.get("transferred_from") or {}
+    from_ = {
+        "agent_ids": list(source.get("agent_ids") or ([session.agent_id] if session.agent_id else [])),
+        "group_ids": list(source.get("group_ids") or _current_groups(session)),
+    }
+    # The agent stays only when the chat went to them (their join may have arrived first); a
+    # queue or another target means nobody is on it until the next agent joins.
+    if queue is not None or session.agent_id not in to["agent_ids"]:
+        session.status = HitlSession.Status.WAITING
+        session.agent_id = session.agent_name = session.agent_avatar = ""
+        session.save(update_fields=["status", "agent_id", "agent_name", "agent_avatar"])
+    record_event(
+        session=session, kind=SessionEvent.Kind.TRANSFERRED, actor=requester_id,
+        summary=_transfer_summary(to, queue, reason),
+        data={"from": from_, "to": to, "reason": reason, "queue": queue, "requester_id": requester_id,
+              "signature": signature},
+        raw=raw,
+    )
+    queue_callback(
+        session=session, type="session.transferred",
+        data={"from": from_, "to": to, "reason": reason, "queue": queue, "requester_id": requester_id,
+              "status": session.status},
+    )
+    return Outcome(PROCESSED, "transferred")
+
+
+def _current_groups(session: HitlSession) -> list[int]:
+    """The group the chat was in before this transfer: the last transfer's target group, else the
+    integration's group (where the console starts chats). Not `chat_access_updated`: LiveChat sends
+    it *before* `chat_transferred`, so it already names the new group."""
+    for data in (
+        session.events.filter(kind=SessionEvent.Kind.TRANSFERRED)
+        .order_by("-created_at", "-id")
+        .values_list("data", flat=True)
+    ):
+        groups = (data.get("to") or {}).get("group_ids")
+        if groups:
+            return list(groups)
+    return [session.integration.group_id]
+
+
+def _transfer_summary(to: dict, queue: dict | None, reason: str) -> str:
+    targets = [f"agent {a}" for a in to["agent_ids"]] + [f"group {g}" for g in to["group_ids"]]
+    text = "transferred to " + (", ".join(targets) or "LiveChat's routing")
+    if queue and queue.get("position") is not None:
+        text += f", queue position {queue['position']}"
+    return text + (f" ({reason})" if reason else "")
+
+
+# ---- closing, and what is only recorded ----------------------------------------------------
+
+
+def _chat_deactivated(*, session: HitlSession, payload: dict, raw: dict) -> Outcome:
+    user_id = payload.get("user_id") or ""
+    if not user_id:
+        closed_by, reason = "router", "LiveChat closed the chat (routing or inactivity)"
+    elif _is_customer(session, user_id):
+        # Our LiveChat customer only ever acts for the bot (POST /sessions/{id}/stop).
+        closed_by, reason = "bot", "the bot's customer closed the chat"
+    else:
+        closed_by, reason = user_id, "the agent closed the chat"
+    if not close_session(session=session, closed_by=closed_by, reason=reason, raw=raw):
+        return Outcome(DUPLICATE, f"session was already {session.status}")
+    return Outcome(PROCESSED, f"closed by {closed_by}")
+
+
+def _incoming_chat(*, session: HitlSession, payload: dict, raw: dict) -> Outcome:
+    chat = payload["chat"]
+    thread_id = (chat.get("thread") or {}).get("id") or session.thread_id
+    users = [u for u in chat.get("users") or [] if isinstance(u, dict)]
+    created = record_event(
+        session=session, kind=SessionEvent.Kind.INCOMING_CHAT, actor="livechat",
+        summary=f"LiveChat opened thread {thread_id} of chat {chat['id']}",
+        data={"chat_id": chat["id"], "thread_id": thread_id,
+              "group_ids": (chat.get("access") or {}).get("group_ids") or [],
+              "transferred_from": payload.get("transferred_from")},
+        raw=raw, dedupe_key=f"incoming_chat:{thread_id}",
+    )
+    # A chat routed straight to an agent may name them here without a user_added_to_chat.
+    for user in users:
+        if user.get("type") == "agent" and user.get("present") is not False and user.get("visibility") != "agents":
+            if isinstance(user.get("id"), str) and user["id"]:
+                return _assign(session=session, user=user, raw=raw, reason="routing", requester_id="")
+    return Outcome(PROCESSED if created else DUPLICATE, "audit trail")
+
+
+def _chat_access_updated(*, session: HitlSession, payload: dict, raw: dict) -> Outcome:
+    group_ids = list((payload.get("access") or {}).get("group_ids") or [])
+    record_event(
+        session=session, kind=SessionEvent.Kind.ACCESS_UPDATED, actor="livechat",
+        summary="chat access: groups " + ", ".join(map(str, group_ids)), data={"group_ids": group_ids}, raw=raw,
+    )
+    return Outcome(PROCESSED, "audit trail")
+
+
+@dataclass(frozen=True)
+class _Handler:
+    locate: Callable[[dict], tuple[str, str | None]]  # payload → (chat id, thread id or None)
+    apply: Callable[..., Outcome]
+
+
+def _chat_and_thread(payload: dict) -> tuple[str, str | None]:
+    return payload["chat_id"], payload.get("thread_id") or None
+
+
+_HANDLERS: dict[str, _Handler] = {
+    "incoming_event": _Handler(_chat_and_thread, _incoming_event),
+    "user_added_to_chat": _Handler(_chat_and_thread, _user_added_to_chat),
+    "chat_transferred": _Handler(_chat_and_thread, _chat_transferred),
+    "chat_deactivated": _Handler(_chat_and_thread, _chat_deactivated),
+    "incoming_chat": _Handler(
+        lambda p: (p["chat"]["id"], (p["chat"].get("thread") or {}).get("id") or None), _incoming_chat
+    ),
+    "chat_access_updated": _Handler(lambda p: (p["id"], None), _chat_access_updated),
+}
