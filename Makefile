@@ -21,12 +21,15 @@ $(STAMP): requirements.txt requirements-dev.txt
 .env:
 	cp .env.example .env
 
+run: export LIVECHAT_API_URL = http://127.0.0.1:$(SANDBOX_PORT)
+run: export LIVECHAT_ACCOUNTS_URL = http://127.0.0.1:$(SANDBOX_PORT)
+run: export PUBLIC_BASE_URL = http://127.0.0.1:$(RUN_PORT)
 run: $(STAMP) .env
 	$(PY) manage.py migrate --noinput
 	@trap 'kill 0' EXIT INT TERM; \
 	$(PY) manage.py livechat_sandbox --port $(SANDBOX_PORT) & \
 	$(PY) manage.py wait_for_url http://127.0.0.1:$(SANDBOX_PORT)/agent/ && \
-	$(PY) manage.py seed_demo && \
+	$(PY) manage.py seed_demo --register-webhooks && \
 	echo "LiveChat sandbox agent page: http://127.0.0.1:$(SANDBOX_PORT)/agent/" && \
 	HITL_EMBEDDED_SCHEDULER=1 $(PY) manage.py runserver --noreload 127.0.0.1:$(RUN_PORT)
 

@@ -4,9 +4,11 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from bridge.livechat import LiveChatError
 from bridge.models import ApiKey, Integration, Membership
 from bridge.services.api_keys import create_api_key, revoke_api_key
 from bridge.services.integrations import create_integration, get_or_create_tenant
+from bridge.services.livechat_setup import register_webhooks
 
 # The LiveChat sandbox's built-in demo organization (`manage.py livechat_sandbox` defaults).
 DEMO_LIVECHAT = {
@@ -24,6 +26,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--callback-url", default="", help="the demo bot's callback URL, if any")
+        parser.add_argument(
+            "--register-webhooks",
+            action="store_true",
+            help="register the integration's webhooks with LiveChat (the sandbox, in `make run`)",
+        )
 
     def handle(self, *args, **opts):
         if not settings.DEBUG:
@@ -46,6 +53,13 @@ class Command(BaseCommand):
             for old in ApiKey.objects.filter(integration=integration, revoked_at__isnull=True):
                 revoke_api_key(api_key=old)
             _, raw_key = create_api_key(integration=integration, name="demo")
+
+        if opts["register_webhooks"]:
+            try:
+                registration = register_webhooks(integration=integration)
+            except LiveChatError as error:
+                raise CommandError(f"could not register the demo webhooks: {error.message}") from None
+            self.stdout.write(f"Webhooks registered: {', '.join(sorted(registration.registered))}")
 
         self.stdout.write(
             f"Demo tenant '{tenant.slug}' ready.\n"
