@@ -170,6 +170,12 @@ class HitlSession(models.Model):
             models.Index(fields=["integration", "conversation_id"], name="session_by_conversation"),
             models.Index(fields=["integration", "-created_at"], name="session_recent_per_integ"),
             models.Index(fields=["status", "-created_at"], name="session_by_status"),
+            # The console's session list (newest first, Django adds the pk) and the overview's
+            # date ranges, across tenants: without it, a sort of every session per page.
+            models.Index(fields=["-created_at", "-id"], name="session_recent"),
+            # The agent filter: its choices (DISTINCT agent_id, agent_name) from this index alone, and
+            # the sessions of one agent.
+            models.Index(fields=["agent_id", "agent_name"], condition=~Q(agent_id=""), name="session_agents"),
         ]
 
     def __str__(self):

@@ -1,63 +1,55 @@
-"""Celery tasks: thin adapters that call services. Rows are committed before a task is queued."""
-from importlib import import_module
+"""Celery tasks: thin adapters that call services. Rows are committed before a task is queued.
 
+Services are imported inside the tasks because services queue these tasks (a module-level
+import would be circular).
+"""
 from celery import shared_task
 
 from bridge.logging import bind_session
 
 
-def _service(dotted):
-    module, name = dotted.rsplit(".", 1)
-    return getattr(import_module(module), name)
-
-
 @shared_task(name="bridge.send_session_messages")
 def send_session_messages(session_id):
     """Send a session's queued user/bot messages to LiveChat, in order."""
+    from bridge.services import outbound
+
     with bind_session(session_id):
-        _service("bridge.services.outbound.send_pending_messages")(session_id=session_id)
+        outbound.send_pending_messages(session_id=session_id)
 
 
 @shared_task(name="bridge.deliver_session_callbacks")
 def deliver_session_callbacks(session_id):
     """Send a session's pending bot callbacks, in order."""
+    from bridge.services import callbacks
+
     with bind_session(session_id):
-        _service("bridge.services.callbacks.deliver_pending")(session_id=session_id)
+        callbacks.deliver_pending(session_id=session_id)
 
 
 @shared_task(name="bridge.run_due_work")
 def run_due_work():
-    """Pick up retries that are due (messages to LiveChat, callbacks to bots)."""
-    for dotted in (
-        "bridge.services.sessions.fail_abandoned_starts",
-        "bridge.services.outbound.kick_due_messages",
-        "bridge.services.callbacks.kick_due_deliveries",
-    ):
-        try:
-            fn = _service(dotted)
-        except (ImportError, AttributeError):
-            continue
-        fn()
+    """Pick up what is due: retries of messages and callbacks, starts abandoned mid-way."""
+    from bridge.services import callbacks, outbound, sessions
+
+    sessions.fail_abandoned_starts()
+    outbound.kick_due_messages()
+    callbacks.kick_due_deliveries()
 
 
 @shared_task(name="bridge.renew_customer_tokens")
 def renew_customer_tokens():
-    try:
-        fn = _service("bridge.services.customers.renew_expiring_tokens")
-    except (ImportError, AttributeError):
-        return
-    fn()
+    from bridge.services import customers
+
+    customers.renew_expiring_tokens()
 
 
 @shared_task(name="bridge.purge_expired_transcripts")
 def purge_expired_transcripts():
-    _service("bridge.services.idempotency.purge_expired_records")()
-    _service("bridge.services.webhooks.purge_webhook_receipts")()
-    try:
-        fn = _service("bridge.services.retention.purge_expired_transcripts")
-    except (ImportError, AttributeError):
-        return
-    fn()
+    from bridge.services import idempotency, retention, webhooks
+
+    retention.purge_expired_transcripts()
+    idempotency.purge_expired_records()
+    webhooks.purge_webhook_receipts()
 
 
 # (seconds between runs, task) — used by celery beat and by the embedded scheduler alike.

@@ -5,7 +5,6 @@ console's own audit trail through dashboard.audit.
 """
 from __future__ import annotations
 
-import inspect
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
@@ -575,15 +574,8 @@ class HitlSessionAdmin(TenantScopedAdmin):
             return HttpResponseRedirect(url)
         actor = _staff_actor(request)
         reason = (request.POST.get("reason") or "").strip()[:300] or f"stopped in the console by {request.user.get_username()}"
-        kwargs = {"session": session, "reason": reason}
-        # Name the staff user as who closed it, where the service lets us (see the report).
-        parameters = inspect.signature(session_service.stop_session).parameters
-        for name in ("closed_by", "actor"):
-            if name in parameters:
-                kwargs[name] = actor
-                break
         try:
-            session = session_service.stop_session(**kwargs)
+            session = session_service.stop_session(session=session, reason=reason, closed_by=actor)
         except ServiceError as error:
             messages.error(request, f"The handoff is still open: {error.message}")
             return HttpResponseRedirect(url)

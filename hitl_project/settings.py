@@ -141,6 +141,9 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Tasks mostly wait (PostgreSQL, LiveChat, bots): twice as many worker processes as CPUs keep the
+# CPUs busy and a slow call from holding up the others (`celery worker --concurrency` still wins).
+CELERY_WORKER_CONCURRENCY = min(2 * (os.cpu_count() or 1), 16)
 # Longer than any countdown we schedule, so Redis never re-delivers a task that is only waiting.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 12 * 3600}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

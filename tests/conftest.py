@@ -3,7 +3,7 @@ import pytest
 from bridge.models import Tenant
 from bridge.services.integrations import create_integration
 
-pytest_plugins = ["tests.plugins.livechat_sandbox", "tests.plugins.processes"]
+pytest_plugins = ["tests.plugins.livechat_sandbox", "tests.plugins.processes", "tests.plugins.secret_sweep"]
 
 
 class IntegrationWithKey:
@@ -30,6 +30,13 @@ def make_integration(slug="acme", name="main", **overrides):
     )
     fields.update(overrides)
     integration, api_key = create_integration(tenant=tenant, name=name, **fields)
+    # No log line of the session may contain these (tests/plugins/secret_sweep.py).
+    from tests.plugins.secret_sweep import register_agent_token, register_secret
+
+    register_secret(integration.webhook_secret, "make_integration webhook_secret")
+    register_agent_token(integration.agent_token, "make_integration agent_token")
+    register_secret(integration.callback_secret, "make_integration callback_secret")
+    register_secret(api_key, "make_integration API key")
     return IntegrationWithKey(integration, api_key)
 
 

@@ -24,6 +24,8 @@ from typing import Any, Callable, TypeVar
 
 import requests
 
+from bridge import metrics
+
 from .errors import LiveChatAuthError, LiveChatTransientError, classify
 
 logger = logging.getLogger("bridge.livechat")
@@ -174,6 +176,7 @@ class _Transport:
 
     def _log(self, method: str, status: int | None, started: float, error: str | None) -> None:
         duration_ms = round((time.monotonic() - started) * 1000)
+        metrics.livechat_call(method, error)
         logger.log(
             logging.INFO if error is None else logging.WARNING,
             "livechat %s status=%s duration_ms=%d%s", method, status, duration_ms, f" error={error}" if error else "",

@@ -36,7 +36,7 @@ from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
-from bridge import dispatch, net
+from bridge import dispatch, metrics, net
 from bridge.models import Delivery, DeliveryAttempt, HitlSession
 
 from .audit import record_event
@@ -191,7 +191,12 @@ def _claimable(now) -> Q:
 def _claim_next(*, session_id) -> Delivery | None:
     """Claims the session's oldest undelivered callback if it is due; None when there is none,
     it is not due yet, or another worker holds it."""
-    head = Delivery.objects.filter(session_id=session_id, state__in=UNDELIVERED).order_by("id").first()
+    head = (
+        Delivery.objects.filter(session_id=session_id, state__in=UNDELIVERED)
+        .select_related("integration")  # the URL and secret to send it with, read with the row
+        .order_by("id")
+        .first()
+    )
     if head is None:
         return None
     return _claim(head)
@@ -215,8 +220,12 @@ def _claim(delivery: Delivery) -> Delivery | None:
     )
     if not claimed:
         return None
+    metrics.observe_lag("callback", delivery.next_attempt_at or delivery.created_at)
     # Counting the try at claim time means a callback that kills its worker cannot loop forever.
-    return Delivery.objects.select_related("integration").get(pk=delivery.pk)
+    # The compare-and-swap on `attempts` means the row is the version we read plus this UPDATE:
+    # no need to read it again.
+    delivery.state, delivery.claimed_until, delivery.attempts = DELIVERING, now + CLAIM_LEASE, delivery.attempts + 1
+    return delivery
 
 
 def _deliver_one(delivery_id) -> None:
@@ -332,6 +341,7 @@ def _record(delivery: Delivery, *, status, body, error, duration_ms, retryable, 
     for name, value in fields.items():
         setattr(delivery, name, value)
     state = fields["state"]
+    metrics.callback_attempt(state)
     if state == DELIVERED:
         log.info("callback %s %s delivered (try %d, HTTP %s, %d ms)", delivery.type, delivery.event_id, number,
                  status, duration_ms)

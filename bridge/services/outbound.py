@@ -9,6 +9,12 @@ after commit; `send_pending_messages` sends. Ordering and exclusivity come from 
   and due) that sets `sending` and a lease: if 0 rows changed, another worker has it;
 - a transient failure puts it back to `pending` with `next_attempt_at` from
   LIVECHAT_RETRY_SCHEDULE; the periodic `kick_due_messages` re-queues sessions whose head is due.
+
+Exactly once in LiveChat, though a try can end without an answer (a timeout, a worker killed
+mid-call) while LiveChat still stores the event: every event carries the message's `custom_id`,
+and a retry first looks for it in the chat (`get_chat`) and, if it is there, records that event
+instead of sending again. After a timeout the next try waits at least one more LiveChat timeout,
+so a request LiveChat was still working on has landed by the time we look.
 """
 from __future__ import annotations
 
@@ -20,7 +26,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Min, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from bridge import dispatch
+from bridge import dispatch, metrics
 from bridge.livechat import LiveChatAuthError, LiveChatError, LiveChatTransientError
 from bridge.livechat.errors import safe_text
 from bridge.models import HitlSession, Message, SessionEvent
@@ -58,9 +64,11 @@ def send_pending_messages(*, session_id, limit: int = 100) -> int:
     """Sends the session's queued messages in order until the outbox is empty, the head is not
     due, another worker holds it, or a send must wait for a retry. Returns how many messages it
     finished (sent, or failed for good)."""
-    session = HitlSession.objects.select_related("integration", "end_user__integration").filter(pk=session_id).first()
+    session = HitlSession.objects.select_related("integration", "end_user").filter(pk=session_id).first()
     if session is None:
         return 0
+    if session.end_user.integration_id == session.integration_id:
+        session.end_user.integration = session.integration  # one join, one decryption of its secrets
     sent = 0
     for _ in range(limit):
         if not session.is_open:
@@ -108,21 +116,26 @@ def _claim_head(*, session_id) -> Message | None:
     now = timezone.now()
     if head.next_attempt_at is not None and head.next_attempt_at > now:
         return None  # a retry that is not due yet, or another worker's live claim
+    # `attempts` makes the claim a compare-and-swap: it matches only the version of the row read
+    # above, so that row plus this UPDATE is what is stored, with no second read.
     claimed = (
-        Message.objects.filter(pk=head.pk, delivery_state__in=UNSENT)
+        Message.objects.filter(pk=head.pk, delivery_state__in=UNSENT, attempts=head.attempts)
         .filter(Q(next_attempt_at__lte=now) | Q(next_attempt_at__isnull=True))
         .update(delivery_state=Message.Delivery.SENDING, next_attempt_at=now + CLAIM_LEASE, attempts=F("attempts") + 1)
     )
     if not claimed:
         return None
-    head.refresh_from_db()
+    metrics.observe_lag("message", head.next_attempt_at or head.created_at)
+    head.delivery_state, head.next_attempt_at, head.attempts = Message.Delivery.SENDING, now + CLAIM_LEASE, head.attempts + 1
     return head
 
 
 def _send_one(*, session: HitlSession, message: Message) -> bool:
     """One attempt at the claimed head. True when it was sent (go on with the next)."""
+    timeout = None
     try:
         with customer_client(end_user=session.end_user) as client:
+            timeout = client.config.timeout
             event_id = _deliver(client=client, session=session, message=message)
     except MediaError as error:
         if error.transient:
@@ -137,6 +150,10 @@ def _send_one(*, session: HitlSession, message: Message) -> bool:
             return False
         if isinstance(error, (LiveChatTransientError, LiveChatAuthError)):
             retry_after = getattr(error, "retry_after", None)
+            if error.type == "timeout" and timeout:
+                # LiveChat may still store the event we stopped waiting for: give it one more
+                # timeout before the next try looks for it (see _deliver).
+                retry_after = max(retry_after or 0.0, timeout)
             _retry_later(session=session, message=message, error=f"LiveChat {error}", retry_after=retry_after)
             return False
         _give_up(session=session, message=message, error=f"LiveChat refused the message: {error}")
@@ -145,7 +162,19 @@ def _send_one(*, session: HitlSession, message: Message) -> bool:
     return True
 
 
+def custom_id(message: Message) -> str:
+    """The id our LiveChat event carries, so a retry can tell whether an earlier try landed."""
+    return f"hitl_{message.pk}"
+
+
 def _deliver(*, client, session: HitlSession, message: Message) -> str:
+    if message.attempts > 1:
+        # An earlier try may have reached LiveChat without us hearing back (a timeout, a worker
+        # killed mid-call): if the event is in the chat, this message is sent.
+        event_id = _find_sent_event(client=client, session=session, message=message)
+        if event_id:
+            log.info("message %s: found in the chat as %s; not sent again", message.pk, event_id)
+            return event_id
     if message.kind == Message.Kind.TEXT:
         event = {"type": "message", "text": message.text}
     else:
@@ -163,7 +192,19 @@ def _deliver(*, client, session: HitlSession, message: Message) -> str:
         event = {"type": "file", "url": file_url}
         if message.text:
             event["alternative_text"] = message.text
+    event["custom_id"] = custom_id(message)
     return client.send_event(chat_id=session.chat_id, event=event)
+
+
+def _find_sent_event(*, client, session: HitlSession, message: Message) -> str | None:
+    """The id of the event carrying this message's custom_id in the chat's current thread, if any
+    (send_event always writes to the current thread)."""
+    wanted = custom_id(message)
+    thread = client.get_chat(chat_id=session.chat_id).get("thread") or {}
+    for event in thread.get("events") or []:
+        if isinstance(event, dict) and event.get("custom_id") == wanted and event.get("id"):
+            return str(event["id"])
+    return None
 
 
 def _mark_sent(*, message: Message, event_id: str) -> None:
@@ -177,6 +218,7 @@ def _mark_sent(*, message: Message, event_id: str) -> None:
         # the message is sent all the same.
         log.warning("message %s: LiveChat event %s is already stored", message.pk, event_id)
         Message.objects.filter(pk=message.pk).update(**fields)
+    metrics.delivery_attempt("message", "delivered")
 
 
 def _retry_later(*, session: HitlSession, message: Message, error: str, retry_after: float | None = None) -> None:
@@ -192,6 +234,7 @@ def _retry_later(*, session: HitlSession, message: Message, error: str, retry_af
         last_error=safe_text(error, 500),
     )
     log.info("message %s: attempt %d failed (%s); retry in %.0f s", message.pk, message.attempts, error, delay)
+    metrics.delivery_attempt("message", "retry")
 
 
 def _give_up(*, session: HitlSession, message: Message, error: str) -> None:
@@ -208,6 +251,7 @@ def _give_up(*, session: HitlSession, message: Message, error: str) -> None:
             data={"message_id": message.pk, "attempts": message.attempts, "error": error},
         )
     log.warning("message %s: failed for good: %s", message.pk, error)
+    metrics.delivery_attempt("message", "dead")
 
 
 def _chat_gone(*, session: HitlSession, message: Message, error: LiveChatError) -> None:
@@ -215,6 +259,7 @@ def _chat_gone(*, session: HitlSession, message: Message, error: LiveChatError) 
     with transaction.atomic():
         close_session(session=session, closed_by="livechat", reason=reason, raw={"error": str(error)})
         _fail_unsent(session=session, reason=f"{reason}; the message was not sent")
+    metrics.delivery_attempt("message", "dead")
 
 
 def _fail_unsent(*, session: HitlSession, reason: str) -> None:

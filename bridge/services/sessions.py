@@ -44,13 +44,14 @@ ABANDONED_START = timedelta(minutes=5)
 
 def get_session(*, integration: Integration, session_id) -> HitlSession:
     """The integration's session; NotFound for any other (another tenant's is 'not found' too)."""
-    session = (
-        HitlSession.objects.select_related("integration", "end_user__integration")
-        .filter(integration=integration, pk=session_id)
-        .first()
-    )
+    session = HitlSession.objects.select_related("end_user").filter(integration=integration, pk=session_id).first()
     if session is None:
         raise NotFound(f"no session with id {session_id}")
+    # The caller's integration is the session's (the filter says so): reuse it rather than join
+    # it twice more and decrypt its secrets again on every API call.
+    session.integration = integration
+    if session.end_user.integration_id == integration.pk:
+        session.end_user.integration = integration
     return session
 
 
@@ -309,8 +310,12 @@ def _deactivate_quietly(*, session: HitlSession) -> None:
 
 # ---------------------------------------------------------------- stopping
 
-def stop_session(*, session: HitlSession, reason: str = "", budget_seconds: float | None = None) -> HitlSession:
+def stop_session(
+    *, session: HitlSession, reason: str = "", closed_by: str = "bot", budget_seconds: float | None = None
+) -> HitlSession:
     """Closes the chat in LiveChat (deactivate_chat as the customer) and the session, once.
+
+    `closed_by` names who asked: "bot" through the API, "staff:<username>" from the console.
 
     Idempotent: a session that is already over is returned as it is, without calling LiveChat.
     A chat LiveChat no longer knows or has closed already is closed locally all the same;
@@ -338,6 +343,6 @@ def stop_session(*, session: HitlSession, reason: str = "", budget_seconds: floa
                 details={"session_id": str(session.pk), "livechat_error_type": error.type},
             ) from None
     with transaction.atomic():
-        close_session(session=session, closed_by="bot", reason=reason, raw=note or None)
+        close_session(session=session, closed_by=closed_by, reason=reason, raw=note or None)
     session.refresh_from_db()
     return session

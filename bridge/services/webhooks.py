@@ -23,11 +23,14 @@ import hmac
 import json
 import logging
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.utils import timezone
 
 from bridge.models import HitlSession, Integration, Message, SessionEvent, WebhookReceipt
@@ -65,9 +68,31 @@ class Outcome:
 # ---- authentication ------------------------------------------------------------------------
 
 
+# Every webhook names its integration; reading it (and decrypting its three secrets) was a
+# query per webhook. Each process keeps what it read for a few seconds: a change saved in this
+# process is seen at once (the signal below), one saved elsewhere within this many seconds (a
+# disabled integration stops answering, a new webhook secret is accepted; until then LiveChat's
+# retries cover the gap).
+INTEGRATION_CACHE_SECONDS = 5.0
+_integrations: dict[str, tuple[float, Integration | None]] = {}
+
+
 def get_webhook_integration(*, integration_id) -> Integration | None:
     """The enabled integration a webhook URL names, or None (answered 404)."""
-    return Integration.objects.filter(pk=integration_id, enabled=True).first()
+    key, now = str(integration_id), time.monotonic()
+    cached = _integrations.get(key)
+    if cached is not None and now - cached[0] < INTEGRATION_CACHE_SECONDS:
+        return cached[1]
+    integration = Integration.objects.filter(pk=integration_id, enabled=True).first()
+    if len(_integrations) > 10_000:  # unknown ids are cached too; keep the dict bounded
+        _integrations.clear()
+    _integrations[key] = (now, integration)
+    return integration
+
+
+@receiver([post_save, post_delete], sender=Integration, dispatch_uid="webhooks-forget-integration")
+def _forget_integration(sender, instance, **kwargs):
+    _integrations.pop(str(instance.pk), None)
 
 
 def secret_matches(*, integration: Integration, given: object) -> bool:
@@ -100,8 +125,8 @@ def handle_webhook(*, integration: Integration, action: str, payload: dict, raw:
     if handler is None:
         return _ignored(integration, action, "", f"action {action!r} is not one we handle")
     chat_id, thread_id = handler.locate(payload)
-    session = _find_session(integration=integration, chat_id=chat_id, thread_id=thread_id)
-    if session is None:
+    session_id = _find_session_id(integration=integration, chat_id=chat_id, thread_id=thread_id)
+    if session_id is None:
         if _start_in_flight(integration=integration):
             log.info("livechat webhook %s chat=%s: unknown chat while a session is starting; asking for a retry",
                      action, chat_id)
@@ -114,16 +139,22 @@ def handle_webhook(*, integration: Integration, action: str, payload: dict, raw:
         if not _first_receipt(integration=integration, action=action, key=_dedupe_key(action, payload)):
             outcome = Outcome(DUPLICATE, "this webhook was received before")
         else:
-            # Serializes the state-change decisions of concurrent webhooks for one session.
+            # Serializes the state-change decisions of concurrent webhooks for one session. Only
+            # the session row is locked (`of`): a plain FOR UPDATE of this join would also lock the
+            # integration row, so every webhook of an integration would wait for the one before
+            # it. NO KEY UPDATE still lets other transactions insert rows that point at the
+            # session (messages from the API) meanwhile.
             locked = (
-                HitlSession.objects.select_for_update()
-                .select_related("integration", "end_user")
-                .get(pk=session.pk)
+                HitlSession.objects.select_for_update(of=("self",), no_key=True)
+                .select_related("end_user")
+                .defer("end_user__customer_token", "end_user__customer_cookies")  # not needed: not decrypted
+                .get(pk=session_id)
             )
+            locked.integration = integration  # the one the URL named: no join, no decrypting again
             outcome = handler.apply(session=locked, payload=payload, raw=raw)
     log.info(
         "livechat webhook %s chat=%s session=%s: %s%s",
-        action, chat_id, session.pk, outcome.result, f" ({outcome.reason})" if outcome.reason else "",
+        action, chat_id, session_id, outcome.result, f" ({outcome.reason})" if outcome.reason else "",
     )
     return outcome
 
@@ -133,12 +164,18 @@ def _ignored(integration: Integration, action: str, chat_id: str, reason: str) -
     return Outcome(IGNORED, reason)
 
 
-def _find_session(*, integration: Integration, chat_id: str, thread_id: str | None) -> HitlSession | None:
-    sessions = HitlSession.objects.filter(integration=integration, chat_id=chat_id).order_by("-created_at")
+def _find_session_id(*, integration: Integration, chat_id: str, thread_id: str | None):
+    """The id of the session that owns the chat (and thread), or None. Only the id: the row
+    itself is read under its lock."""
+    sessions = (
+        HitlSession.objects.filter(integration=integration, chat_id=chat_id)
+        .order_by("-created_at")
+        .values_list("pk", flat=True)
+    )
     if thread_id:
-        session = sessions.filter(thread_id=thread_id).first()
-        if session is not None:
-            return session
+        session_id = sessions.filter(thread_id=thread_id).first()
+        if session_id is not None:
+            return session_id
         # An open session whose thread id we never learned still owns the chat's current thread.
         return sessions.filter(thread_id="", status__in=HitlSession.OPEN_STATUSES).first()
     return sessions.filter(status__in=HitlSession.OPEN_STATUSES).first()
@@ -161,12 +198,8 @@ def _start_in_flight(*, integration: Integration) -> bool:
 
 def _first_receipt(*, integration: Integration, action: str, key: str) -> bool:
     """True when this webhook was not received before (records it), False for a redelivery."""
-    try:
-        with transaction.atomic():
-            WebhookReceipt.objects.create(integration=integration, dedupe_key=key, action=action)
+    if _insert_receipt(integration=integration, key=key, action=action):
         return True
-    except IntegrityError:
-        pass
     if key.startswith("event:"):
         return False  # an event id is never reused
     # A payload-hash receipt older than any retry: a new occurrence. The conditional update lets
@@ -177,6 +210,27 @@ def _first_receipt(*, integration: Integration, action: str, key: str) -> bool:
             integration=integration, dedupe_key=key, received_at__lt=now - RETRY_WINDOW
         ).update(received_at=now)
     )
+
+
+def _insert_receipt(*, integration: Integration, key: str, action: str) -> bool:
+    """INSERT … ON CONFLICT DO NOTHING (PostgreSQL and SQLite): one statement where a savepoint,
+    the insert and its release took three. True when the row was inserted."""
+    fields = {f.name: f for f in WebhookReceipt._meta.concrete_fields}
+    values = [
+        fields["integration"].get_db_prep_value(integration.pk, connection),
+        key,
+        action,
+        fields["received_at"].get_db_prep_value(timezone.now(), connection),
+    ]
+    columns = ", ".join(connection.ops.quote_name(fields[n].column)
+                        for n in ("integration", "dedupe_key", "action", "received_at"))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {connection.ops.quote_name(WebhookReceipt._meta.db_table)} ({columns}) "
+            "VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            values,
+        )
+        return cursor.rowcount == 1
 
 
 def purge_webhook_receipts(*, older_than: timedelta = timedelta(days=2)) -> int:
@@ -241,7 +295,10 @@ def _incoming_event(*, session: HitlSession, payload: dict, raw: dict) -> Outcom
         return Outcome(DUPLICATE, f"event {event_id} is already in the transcript")
 
     now = timezone.now()
-    if HitlSession.objects.filter(pk=session.pk, first_agent_reply_at__isnull=True).update(first_agent_reply_at=now):
+    # The session was read under its lock: only its first agent reply needs the write.
+    if session.first_agent_reply_at is None and HitlSession.objects.filter(
+        pk=session.pk, first_agent_reply_at__isnull=True
+    ).update(first_agent_reply_at=now):
         session.first_agent_reply_at = now
     body = {
         "id": message.pk,

@@ -13,6 +13,7 @@ import logging
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from bridge import metrics
 from bridge.api.errors import json_error
 from bridge.services import webhooks as service
 
@@ -27,23 +28,28 @@ def livechat_webhook(request, integration_id):
         return json_error("validation_error", "use POST", 405, headers={"Allow": "POST"})
     integration = service.get_webhook_integration(integration_id=integration_id)
     if integration is None:
+        metrics.webhook(None, "not_found")
         return json_error("not_found", "no enabled integration has this webhook URL", 404)
     try:
         data = parse_json(request.body)
     except InvalidWebhook as exc:
         log.info("livechat webhook for integration %s refused: %s", integration.pk, exc.message)
+        metrics.webhook(None, "invalid")
         return json_error("validation_error", exc.message, 400)
     if not service.secret_matches(integration=integration, given=data.get("secret_key")):
         log.warning("livechat webhook for integration %s refused: wrong or missing secret_key", integration.pk)
+        metrics.webhook(data.get("action"), "unauthorized")
         return json_error("authentication_error", "wrong or missing secret_key", 401)
     try:
         envelope = parse_envelope(data)
     except InvalidWebhook as exc:
         log.info("livechat webhook for integration %s refused: %s", integration.pk, exc.message)
+        metrics.webhook(data.get("action"), "invalid")
         return json_error("validation_error", exc.message, 400, details={"fields": exc.fields})
     outcome = service.handle_webhook(
         integration=integration, action=envelope.action, payload=envelope.payload, raw=envelope.raw
     )
+    metrics.webhook(envelope.action, outcome.result)
     if outcome.result == service.RETRY:
         # Any non-200 makes LiveChat send it again shortly; nothing was stored.
         return json_error("conflict", outcome.reason + "; retry shortly", 409, headers={"Retry-After": "1"})

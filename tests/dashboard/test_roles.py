@@ -322,9 +322,9 @@ def fake_stop(monkeypatch):
 
     stopped = []
 
-    def stop_session(*, session, reason=""):
+    def stop_session(*, session, reason="", closed_by="bot"):
         stopped.append(session.pk)
-        lifecycle.close_session(session=session, closed_by="bot", reason=reason)
+        lifecycle.close_session(session=session, closed_by=closed_by, reason=reason)
         session.refresh_from_db()
         return session
 
@@ -342,6 +342,7 @@ def test_stopping_a_handoff(world, request, fake_stop, who, expected):
     session.refresh_from_db()
     assert (session.status == HitlSession.Status.CLOSED) == (who == "alice")
     if who == "alice":
+        assert session.closed_by == "staff:alice"
         entry = ConsoleAuditEntry.objects.get(action="session.stopped")
         assert entry.username == "alice" and entry.tenant == world.a.tenant
 

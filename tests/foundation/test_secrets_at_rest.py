@@ -57,3 +57,56 @@ def test_a_secret_under_an_unknown_key_fails_without_echoing_the_ciphertext(sett
     with pytest.raises(ValueError) as failure:
         Integration.objects.get()
     assert "gAAAA" not in str(failure.value)
+
+
+def all_rows():
+    with connection.cursor() as cursor:
+        tables = connection.introspection.table_names(cursor)
+    return "\n".join(row for table in tables for row in raw_rows(table))
+
+
+def test_a_real_start_through_the_sandbox_stores_the_customer_token_and_cookies_encrypted(
+    client, livechat_settings, sandbox, sandbox_org
+):
+    """POST /api/v1/sessions mints a LiveChat customer (token + __lc_cid/__lc_cst cookies); no
+    table of the database holds any secret in plain text afterwards, and all read back."""
+    import base64
+    import json
+
+    from bridge.services.customers import identity_of
+
+    made = make_integration(
+        client_id=sandbox_org.client_id, organization_id=sandbox_org.organization_id,
+        agent_token=sandbox_org.agent_token, group_id=5, callback_url="https://bot.example.com/hitl",
+    )
+    response = client.post(
+        "/api/v1/sessions",
+        {"conversation_id": "conv-at-rest", "user": {"external_id": "u-rest", "name": "Ada"}, "title": "Help"},
+        content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {made.api_key}",
+        HTTP_IDEMPOTENCY_KEY="at-rest-1",
+    )
+    assert response.status_code == 201, response.content
+
+    end_user = EndUser.objects.get(external_id="u-rest")
+    identity = identity_of(end_user=end_user)
+    customer = sandbox.state.customers[identity.customer_id]
+    # What the console keeps is what LiveChat (the sandbox) minted.
+    assert identity.access_token in sandbox.state.tokens
+    assert identity.cookies == {"__lc_cid": customer.cid, "__lc_cst": customer.cst}
+    assert json.loads(end_user.customer_cookies) == identity.cookies
+
+    integration = Integration.objects.get()
+    secrets = {
+        "customer token": identity.access_token,
+        "__lc_cid": customer.cid,
+        "__lc_cst": customer.cst,
+        "webhook secret": integration.webhook_secret,
+        "agent token": integration.agent_token,
+        "personal access token": base64.b64decode(integration.agent_token).decode().partition(":")[2],
+        "callback secret": integration.callback_secret,
+        "API key": made.api_key,
+    }
+    dump = all_rows()
+    assert identity.customer_id in dump  # the customer id is not a secret: the dump is real
+    assert [name for name, value in secrets.items() if value in dump] == []
+    assert "dal:" not in dump and "whsec_" not in dump

@@ -1,15 +1,15 @@
-"""Real worker and scheduler processes for `make test-services` (PostgreSQL + Redis)."""
+"""Real worker and scheduler processes against pytest-django's test database (make test-services).
+
+`start_celery("worker"|"beat", args=(), **env)` starts one and returns its `tests.plugins.stack.Service`
+(stopped after the test). For a whole production-like stack with a database of its own (gunicorn,
+worker, beat, sandbox), use `tests.plugins.stack.Stack` instead.
+"""
 import os
-import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 from django.db import connection
 
-ROOT = Path(__file__).resolve().parents[2]
+from .stack import ROOT, Service, celery_argv
 
 
 def _service_env(extra):
@@ -31,49 +31,18 @@ def _service_env(extra):
     return env
 
 
-class CeleryProcess:
-    def __init__(self, kind, env, args=()):
-        self.kind = kind
-        self.log_path = ROOT / "tests" / "artifacts" / f"celery-{kind}-{os.getpid()}.log"
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "hitl_project", kind, "--loglevel=INFO", *args],
-            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-
-    def wait_for(self, text, timeout=30):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if text in self.log_path.read_text():
-                return
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"celery {self.kind} exited:\n{self.log_path.read_text()[-3000:]}")
-            time.sleep(0.2)
-        raise TimeoutError(f"celery {self.kind} never said {text!r}:\n{self.log_path.read_text()[-3000:]}")
-
-    def kill(self, sig=signal.SIGTERM):
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, sig)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self._log.close()
-
-
 @pytest.fixture
 def start_celery():
-    """start_celery("worker"|"beat", **env) -> a running process, stopped after the test."""
+    """start_celery("worker"|"beat", args=(), **env) -> a running Service, stopped after the test."""
     started = []
 
     def start(kind, args=(), **extra_env):
-        process = CeleryProcess(kind, _service_env(extra_env), args)
-        started.append(process)
-        process.wait_for("ready." if kind == "worker" else "beat: Starting")
-        return process
+        log_path = ROOT / "tests" / "artifacts" / f"celery-{kind}-{os.getpid()}.log"
+        service = Service(f"celery-{kind}", celery_argv(kind, *args), env=_service_env(extra_env),
+                          log_path=log_path, ready=" ready." if kind == "worker" else "beat: Starting")
+        started.append(service)
+        return service.start()
 
     yield start
-    for process in started:
-        process.kill()
+    for service in started:
+        service.stop()

@@ -1,4 +1,5 @@
 """The outbox of messages to LiveChat: claims, order, leases, retries (against the sandbox)."""
+import dataclasses
 import threading
 import time
 from datetime import timedelta
@@ -8,7 +9,7 @@ from django.db import connection
 from django.utils import timezone
 
 from bridge.models import Message
-from bridge.services import outbound
+from bridge.services import customers, outbound
 from bridge.services.outbound import kick_due_messages, send_pending_messages
 from bridge.models import HitlSession
 from tests.api.conftest import bot, customer_texts, lc, media_server  # noqa: F401 (fixtures)
@@ -142,3 +143,47 @@ def test_the_upload_is_kept_so_a_retry_only_resends_the_event(started, lc, media
     assert media_server.hits == ["/a.pdf"]
     events = customer_texts(lc, body["livechat_chat_id"])[1:]
     assert len(events) == 1 and events[0]["name"] == "a.pdf"
+
+
+def test_a_send_that_landed_without_an_answer_is_not_sent_again(started, lc):
+    """A worker killed mid-send (or a timeout) leaves LiveChat holding the event while the row
+    says `sending`: the next try finds the event by its custom_id instead of sending it twice."""
+    bot, body = started
+    (message,) = queue(body["id"], "one")
+    claimed = outbound._claim_head(session_id=body["id"])
+    with outbound.customer_client(end_user=claimed.session.end_user) as client:
+        outbound._deliver(client=client, session=claimed.session, message=claimed)  # the worker dies here
+    Message.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+
+    assert kick_due_messages() == 1
+
+    message.refresh_from_db()
+    assert message.delivery_state == "sent" and message.attempts == 2
+    assert customer_texts(lc, body["livechat_chat_id"])[1:] == ["one"]
+    assert len(lc.requests("send_event")) == 1
+    event = lc.chat(body["livechat_chat_id"])["threads"][-1]["events"][-1]
+    assert (event["custom_id"], event["id"]) == (f"hitl_{message.pk}", message.livechat_event_id)
+
+
+def test_after_a_timeout_the_next_try_waits_a_timeout_and_does_not_send_twice(started, lc, monkeypatch):
+    """LiveChat answers too late (it still stores the event): the retry waits at least one more
+    LiveChat timeout, then finds the event instead of sending it again."""
+    bot, body = started
+    real = customers.livechat_config
+    monkeypatch.setattr(customers, "livechat_config",
+                        lambda **kw: dataclasses.replace(real(**kw), timeout=1.0))
+    lc.add_fault("send_event", count=1, delay=1.6)  # stored after the client gave up
+    queue(body["id"], "one", "two")
+
+    before = timezone.now()
+    assert send_pending_messages(session_id=body["id"]) == 0
+    one = Message.objects.get(session_id=body["id"], text="one")
+    assert one.delivery_state == "pending" and "timeout" in one.last_error
+    # Failed 1 s after `before`; the next try 1 s after that, not the schedule's 0 s later.
+    assert one.next_attempt_at >= before + timedelta(seconds=1.9)
+    time.sleep(max(0.0, (one.next_attempt_at - timezone.now()).total_seconds()) + 0.1)  # the slow one landed
+
+    assert send_pending_messages(session_id=body["id"]) == 2
+
+    assert customer_texts(lc, body["livechat_chat_id"])[1:] == ["one", "two"]
+    assert len(lc.requests("send_event")) == 2  # the slow one and "two": "one" was not sent again

@@ -1,0 +1,1 @@
+"""Fuzzing: schemathesis against the bot API's OpenAPI schema, hypothesis against the LiveChat webhook."""
