@@ -19,9 +19,20 @@ class UnsafeURL(Exception):
     """The URL is malformed or points at an address we may not call."""
 
 
+# IPv6 ranges that carry an IPv4 address (or are deprecated) but that Python's `is_global` may
+# call public: a host there can reach whatever IPv4 it embeds, so they are never "public" here.
+_IPV6_TRANSITION = [
+    ipaddress.ip_network(net)
+    for net in ("64:ff9b::/96", "64:ff9b:1::/48", "2002::/16", "::/96", "::ffff:0:0:0/96", "fec0::/10", "2001::/32")
+]
+
+
 def _is_public(ip: ipaddress._BaseAddress) -> bool:
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped:
+            ip = ip.ipv4_mapped
+        elif any(ip in net for net in _IPV6_TRANSITION):
+            return False
     return ip.is_global and not ip.is_multicast
 
 

@@ -144,14 +144,8 @@ def test_a_name_that_resolves_to_a_private_address_is_refused_and_the_checked_ad
         receiver.stop()
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "KNOWN GAP (reported): Python's ipaddress calls these IPv6 transition addresses global although "
-    "they embed a private IPv4 address (NAT64 64:ff9b::/96 and 64:ff9b:1::/48, 6to4 2002::/16, "
-    "IPv4-compatible ::/96, IPv4-translated ::ffff:0:0:0/96) or are deprecated site-local (fec0::/10); "
-    "bridge.net._is_public should unwrap or refuse them. Not strict: newer Pythons classify some of them."
-))
 @pytest.mark.parametrize("host", ["[64:ff9b::a00:1]", "[64:ff9b:1::a00:1]", "[2002:a00:1::]", "[::a00:1]",
-                                  "[::ffff:0:a00:1]", "[fec0::1]"])
+                                  "[::ffff:0:a00:1]", "[fec0::1]", "[2001:0:a00:1::]"])
 def test_ipv6_transition_addresses_that_embed_a_private_ipv4_are_refused(host):
     with pytest.raises(UnsafeURL):
         check_url(f"http://{host}/hook", allow_private=False)
