@@ -176,6 +176,8 @@ def parse_json(body: bytes) -> dict:
         data = json.loads(body)
     except (UnicodeDecodeError, ValueError):
         raise InvalidWebhook("the body is not valid JSON") from None
+    except RecursionError:
+        raise InvalidWebhook("the body is nested too deeply") from None
     if not isinstance(data, dict):
         raise InvalidWebhook("the body must be a JSON object")
     return data

@@ -119,14 +119,15 @@ class _Leak:
     def __init__(self, registry, test, logger, level, kind, secret, text, masked_in_production):
         self.test, self.logger, self.level, self.kind = test, logger, level, kind
         self.secret_masked = mask(secret)
-        at = text.find(secret)
-        excerpt = text[max(0, at - 60):at] + "«" + self.secret_masked + "»" + text[at + len(secret):at + len(secret) + 60]
-        self.excerpt = " ".join(_hide_all(registry, excerpt).split())
+        # Mask everything first, then cut: a cut must not leave part of another secret readable.
+        masked = _hide_all(registry, text.replace(secret, "«" + self.secret_masked + "»"))
+        at = max(0, masked.find("«" + self.secret_masked))
+        self.excerpt = " ".join(masked[max(0, at - 60):at + len(self.secret_masked) + 62].split())
         self.masked_in_production = masked_in_production
 
     def __str__(self):
         production = "masked by ContextFilter" if self.masked_in_production else "NOT masked by ContextFilter"
-        return (f"{self.test}: {self.kind} {self.secret_masked} in a {self.level} record of {self.logger!r} "
+        return (f"{self.test}: {self.kind} {self.secret_masked} logged by {self.logger!r} at {self.level} "
                 f"({production}): …{self.excerpt}…")
 
 
@@ -192,21 +193,23 @@ class SweepHandler(logging.Handler):
                                     secret not in mask_secrets(text))
 
     def start_test(self, nodeid: str) -> None:
-        self.registry.mark()
-        self.current_test = nodeid
-        self.test_records = []
-        self.tests += 1
+        with self.lock:  # records may come from other threads at any time
+            self.registry.mark()
+            self.current_test = nodeid
+            self.test_records = []
+            self.tests += 1
 
     def end_test(self) -> None:
         """Scans this test's records again for what the test registered after they were logged."""
-        late = self.registry.mark()
-        if late:
-            for logger, level, text in self.test_records:
-                hits = {secret for secret in late if secret in text}
-                if hits:
-                    self.scan(self.current_test, logger, level, text, hits, shapes=False)
-        self.test_records = []
-        self.current_test = _OUTSIDE
+        with self.lock:
+            late = self.registry.mark()
+            if late:
+                for logger, level, text in self.test_records:
+                    hits = {secret for secret in late if secret in text}
+                    if hits:
+                        self.scan(self.current_test, logger, level, text, hits, shapes=False)
+            self.test_records = []
+            self.current_test = _OUTSIDE
 
 
 _handler = SweepHandler(_registry)

@@ -72,8 +72,12 @@ def world(livechat_settings, sandbox, sandbox_org, settings, receiver, monkeypat
 def walk(bot, outsider, sandbox, media_server, settings) -> Recorder:
     """The API, end to end, as a bot would use (and misuse) it."""
     seen = Recorder()
-    post, get = (lambda label, *a, **kw: seen.add(label, bot.post(*a, **kw))), \
-        (lambda label, *a, **kw: seen.add(label, bot.get(*a, **kw)))
+
+    def post(label, *args, **kwargs):
+        return seen.add(label, bot.post(*args, **kwargs))
+
+    def get(label, *args, **kwargs):
+        return seen.add(label, bot.get(*args, **kwargs))
 
     get("integration", "integration")
     post("user created", "users", {"external_id": "u-1", "name": "Ada", "email": "ada@example.com"})
@@ -111,7 +115,8 @@ def walk(bot, outsider, sandbox, media_server, settings) -> Recorder:
         if event_id:
             envelope["payload"]["event"]["id"] = event_id
         seen.add(f"webhook {name}", post_webhook(bot.client, bot.integration, envelope))
-    seen.add("webhook wrong secret", post_webhook(bot.client, bot.integration, fixture("chat_deactivated", secret="no")))
+    seen.add("webhook wrong secret",
+             post_webhook(bot.client, bot.integration, fixture("chat_deactivated", secret="wrong")))
     seen.add("webhook malformed", post_webhook(bot.client, bot.integration, b"{"))
 
     get("messages", f"sessions/{session_id}/messages")

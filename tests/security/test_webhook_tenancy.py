@@ -23,7 +23,8 @@ def world(db):
     """acme/main with a session on the fixtures' chat, acme/second, and globex/main with a session
     on the same chat and thread ids (ids are per LiveChat organization, so they can collide)."""
     integrations = {
-        "acme": make_integration("acme", "main", webhook_secret=SECRETS["acme"], callback_url="https://bot.acme.test/h"),
+        "acme": make_integration("acme", "main", webhook_secret=SECRETS["acme"],
+                                 callback_url="https://bot.acme.test/h"),
         "acme-second": make_integration("acme", "second", webhook_secret=SECRETS["acme-second"],
                                         callback_url="https://bot.acme.test/h2"),
         "globex": make_integration("globex", "main", webhook_secret=SECRETS["globex"],
