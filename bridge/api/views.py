@@ -51,7 +51,7 @@ class UsersView(BotAPIView):
         summary="Create or update a user",
         description="Creates the user (201) or, when `external_id` exists, updates the given fields (200).",
         request=s.UserInput,
-        responses={201: s.UserOutput, 200: s.UserOutput, **error_responses(400)},
+        responses={201: s.UserOutput, 200: s.UserOutput, **error_responses(400, 409, 413)},
         parameters=[IDEMPOTENCY_PARAMETER],
         examples=[
             OpenApiExample("user", value={"external_id": "u-123", "name": "Ada Lovelace", "email": "ada@example.com"},
@@ -78,7 +78,7 @@ class SessionsView(BotAPIView):
             "409 `conflict` names the open session of the conversation in `error.details.session_id`."
         ),
         request=s.SessionInput,
-        responses={201: s.SessionCreatedOutput, **error_responses(400, 404, 409, 502)},
+        responses={201: s.SessionCreatedOutput, **error_responses(400, 404, 409, 413, 502)},
         parameters=[IDEMPOTENCY_PARAMETER],
         examples=[
             OpenApiExample(
@@ -152,7 +152,7 @@ class SessionMessagesView(BotAPIView):
             "first message. A session that is over refuses new messages with 409 `conflict`."
         ),
         request=s.MessageInput,
-        responses={202: s.MessageAcceptedOutput, 200: s.MessageAcceptedOutput, **error_responses(400, 404, 409)},
+        responses={202: s.MessageAcceptedOutput, 200: s.MessageAcceptedOutput, **error_responses(400, 404, 409, 413)},
         parameters=[IDEMPOTENCY_PARAMETER],
         examples=[
             OpenApiExample("text", request_only=True,
@@ -214,7 +214,7 @@ class SessionStopView(BotAPIView):
             "200 again without calling LiveChat."
         ),
         request=s.StopInput,
-        responses={200: s.StopOutput, **error_responses(400, 404, 502)},
+        responses={200: s.StopOutput, **error_responses(400, 404, 409, 413, 502)},
         parameters=[IDEMPOTENCY_PARAMETER],
         examples=[
             OpenApiExample("stop", request_only=True, value={"reason": "resolved by the agent"}),
