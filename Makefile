@@ -9,7 +9,7 @@ PYTEST := $(PY) -m pytest
 SERVICES_ENV := DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} \
 	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-redis://127.0.0.1:6379/15}
 
-.PHONY: install run test test-services test-browser bench clean
+.PHONY: install run test test-services test-browser fuzz bench clean
 
 install: $(STAMP)
 
@@ -42,6 +42,10 @@ test-services: $(STAMP)
 test-browser: $(STAMP)
 	bash .ci/install-browser.sh
 	$(PYTEST) -q -m browser
+
+# Ten times the fuzzing that CI does (schemathesis on the API, hypothesis on webhooks).
+fuzz: $(STAMP)
+	FUZZ_SCALE=10 $(PYTEST) -q tests/fuzz
 
 clean:
 	rm -rf $(VENV) db.sqlite3 .pytest_cache
