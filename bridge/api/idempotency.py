@@ -35,8 +35,8 @@ def idempotent(handler):
         if key is None:
             return handler(view, request, *args, **kwargs)
         key = key.strip()
-        if not key or len(key) > idempotency.MAX_KEY_LENGTH:
-            raise InvalidInput(f"{HEADER} must be 1 to {idempotency.MAX_KEY_LENGTH} characters")
+        if not key or len(key) > idempotency.MAX_KEY_LENGTH or not key.isprintable():
+            raise InvalidInput(f"{HEADER} must be 1 to {idempotency.MAX_KEY_LENGTH} printable characters")
         body = json.dumps(request.data, sort_keys=True, separators=(",", ":"), default=str).encode()
         fingerprint = idempotency.request_fingerprint(method=request.method, path=request.path, body=body)
         outcome = idempotency.begin(api_key=request.auth, key=key, fingerprint=fingerprint)

@@ -1,6 +1,7 @@
 """Bot API keys: random, shown once, kept as a SHA-256 hash and found by a readable prefix."""
 import hashlib
 import hmac
+import re
 import secrets
 from datetime import timedelta
 
@@ -9,6 +10,7 @@ from django.utils import timezone
 from bridge.models import ApiKey, Integration
 
 KEY_PREFIX = "hitl_"
+_LOOKUP = re.compile(r"[0-9a-f]{12}")
 # Writing last_used_at on every request would turn each read into a write.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
@@ -32,7 +34,7 @@ def authenticate_api_key(raw_key: str) -> ApiKey | None:
     if not raw_key.startswith(KEY_PREFIX):
         return None
     lookup, sep, _ = raw_key[len(KEY_PREFIX) :].partition("_")
-    if not sep:
+    if not sep or not _LOOKUP.fullmatch(lookup):
         return None
     prefix = KEY_PREFIX + lookup
     api_key = ApiKey.objects.select_related("integration", "integration__tenant").filter(prefix=prefix).first()

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from jsonschema import Draft202012Validator
 
+from bridge.jsonsafe import without_nul
+
 # LiveChat ids: chats are 10 characters, threads 8-10, events "<thread>_<n>"; our columns are 64.
 _ID = {"type": "string", "minLength": 1, "maxLength": 64}
 _OPT_ID = {"type": ["string", "null"], "maxLength": 64}
@@ -173,7 +175,7 @@ class Envelope:
 def parse_json(body: bytes) -> dict:
     """The body as a JSON object, or InvalidWebhook."""
     try:
-        data = json.loads(body)
+        data = without_nul(json.loads(body))
     except (UnicodeDecodeError, ValueError):
         raise InvalidWebhook("the body is not valid JSON") from None
     except RecursionError:
