@@ -175,7 +175,7 @@ class Envelope:
 def parse_json(body: bytes) -> dict:
     """The body as a JSON object, or InvalidWebhook."""
     try:
-        data = without_nul(json.loads(body))
+        data = json.loads(body)
     except (UnicodeDecodeError, ValueError):
         raise InvalidWebhook("the body is not valid JSON") from None
     except RecursionError:
@@ -186,7 +186,15 @@ def parse_json(body: bytes) -> dict:
 
 
 def parse_envelope(data: dict) -> Envelope:
-    """Validates the envelope, and the payload when the action is one we handle."""
+    """Validates the envelope, and the payload when the action is one we handle.
+
+    Call it after the secret check: NUL characters (which PostgreSQL cannot store) are dropped
+    here, and a secret must match as it was sent, not as it would be stored.
+    """
+    try:
+        data = without_nul(data)
+    except RecursionError:
+        raise InvalidWebhook("the body is nested too deeply") from None
     _validate(_envelope_validator, data, prefix="")
     action = data["action"]
     payload = data.get("payload")

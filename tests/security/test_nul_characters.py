@@ -48,3 +48,11 @@ def test_an_idempotency_key_with_a_nul_character_is_400(client, integration):
     )
     assert response.status_code == 400
     assert response.json()["error"]["type"] == "validation_error"
+
+
+def test_a_secret_with_a_nul_character_added_is_still_wrong(client):
+    integration = make_integration(webhook_secret=WEBHOOK_SECRET).integration
+    make_session(integration)
+    envelope = fixture("incoming_event_message", secret=WEBHOOK_SECRET + "\x00")
+    assert post_webhook(client, integration, envelope).status_code == 401
+    assert not Message.objects.exists()
