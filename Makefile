@@ -47,5 +47,11 @@ test-browser: $(STAMP)
 fuzz: $(STAMP)
 	FUZZ_SCALE=10 $(PYTEST) -q tests/fuzz
 
+# Not a test: measures the console beside its stack's floor and prints JSON + a table
+# (docs/performance.md). Needs PostgreSQL and Redis on 127.0.0.1; installs wrk from Debian.
+bench: $(STAMP)
+	bash bench/install-tools.sh
+	$(PY) bench/run.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) db.sqlite3 .pytest_cache
