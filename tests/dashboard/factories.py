@@ -217,3 +217,15 @@ def bulk_sessions(integration: Integration, count: int, *, days: int = 30) -> No
         [SessionEvent(session=r, kind="transferred", summary="transferred") for j, r in enumerate(rows) if j % 5 == 0],
         batch_size=2000,
     )
+
+
+def integration_form_data(integration, **changes):
+    """The integration change form as a browser would post it, secrets left blank (kept)."""
+    data = {
+        "name": integration.name, "client_id": integration.client_id,
+        "organization_id": integration.organization_id, "group_id": integration.group_id,
+        "callback_url": integration.callback_url, "enabled": "on",
+        "new_agent_token": "", "new_webhook_secret": "", "new_callback_secret": "",
+    }
+    data.update(changes)
+    return data

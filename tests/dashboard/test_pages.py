@@ -16,15 +16,6 @@ from dashboard.models import ConsoleAuditEntry
 from . import factories
 
 
-def _post(integration, **changes):
-    data = {
-        "name": integration.name, "client_id": integration.client_id,
-        "organization_id": integration.organization_id, "group_id": integration.group_id,
-        "callback_url": integration.callback_url, "enabled": "on",
-        "new_agent_token": "", "new_webhook_secret": "", "new_callback_secret": "",
-    }
-    data.update(changes)
-    return data
 
 
 # ---- write-only secrets
@@ -33,7 +24,7 @@ def _post(integration, **changes):
 def test_a_blank_secret_keeps_the_stored_one(world, alice):
     a = world.a
     url = reverse("admin:bridge_integration_change", args=[a.integration.pk])
-    assert alice.post(url, _post(a.integration, group_id=5)).status_code == 302
+    assert alice.post(url, factories.integration_form_data(a.integration, group_id=5)).status_code == 302
     integration = Integration.objects.get(pk=a.integration.pk)
     assert integration.group_id == 5
     assert (integration.webhook_secret, integration.agent_token, integration.callback_secret) == (
@@ -46,7 +37,7 @@ def test_a_typed_secret_replaces_the_stored_one(world, alice):
     a = world.a
     url = reverse("admin:bridge_integration_change", args=[a.integration.pk])
     secret = "whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldY"
-    alice.post(url, _post(a.integration, new_agent_token="bmV3OnRva2Vu", new_callback_secret=secret))
+    alice.post(url, factories.integration_form_data(a.integration, new_agent_token="bmV3OnRva2Vu", new_callback_secret=secret))
     integration = Integration.objects.get(pk=a.integration.pk)
     assert integration.agent_token == "bmV3OnRva2Vu" and integration.callback_secret == secret
     assert integration.webhook_secret == a.secrets.webhook_secret
@@ -59,7 +50,7 @@ def test_a_typed_secret_replaces_the_stored_one(world, alice):
 ])
 def test_secret_inputs_are_validated(world, alice, field, value, error):
     url = reverse("admin:bridge_integration_change", args=[world.a.integration.pk])
-    response = alice.post(url, _post(world.a.integration, **{field: value}))
+    response = alice.post(url, factories.integration_form_data(world.a.integration, **{field: value}))
     assert response.status_code == 200 and error in response.content.decode()
 
 

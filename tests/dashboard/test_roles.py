@@ -174,22 +174,13 @@ def test_non_staff_users_are_sent_to_the_login(world, client):
 # Changing an integration
 
 
-def _integration_post(integration, **changes):
-    data = {
-        "name": integration.name, "client_id": integration.client_id,
-        "organization_id": integration.organization_id, "group_id": integration.group_id,
-        "callback_url": integration.callback_url, "enabled": "on",
-        "new_agent_token": "", "new_webhook_secret": "", "new_callback_secret": "",
-    }
-    data.update(changes)
-    return data
 
 
 @pytest.mark.parametrize("who, expected", [("alice", 302), ("bob", 403), ("charlie", 404)])
 def test_editing_an_integration(world, request, who, expected):
     integration = world.a.integration
     url = reverse("admin:bridge_integration_change", args=[integration.pk])
-    response = request.getfixturevalue(who).post(url, _integration_post(integration, name="Renamed"))
+    response = request.getfixturevalue(who).post(url, factories.integration_form_data(integration, name="Renamed"))
     assert response.status_code == expected
     integration.refresh_from_db()
     assert (integration.name == "Renamed") == (who == "alice")
