@@ -39,12 +39,7 @@ def main(argv=None):
 
     state._customer_send_event = recording_send_event  # customer_action finds it by name
     print(json.dumps({"url": server.url, "agent_token": token, **ORG}), flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
+    server.serve_forever()
 
 
 if __name__ == "__main__":

@@ -46,12 +46,7 @@ def run(options: dict, write: Callable[[str], None]) -> None:
     write(f"  LIVECHAT_API_URL={server.url} LIVECHAT_ACCOUNTS_URL={server.url}")
     for url in options["webhook_urls"]:
         write(f"  sending all webhooks to {url}")
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
+    server.serve_forever()
 
 
 def main(argv: list[str] | None = None) -> None:

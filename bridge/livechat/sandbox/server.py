@@ -388,8 +388,13 @@ class SandboxServer:
         return self
 
     def serve_forever(self) -> None:
-        """Serve in the calling thread (the management command) until KeyboardInterrupt."""
-        self._httpd.serve_forever(poll_interval=0.2)
+        """Serve in the calling thread (the management command) until Ctrl-C, then shut down."""
+        try:
+            self._httpd.serve_forever(poll_interval=0.2)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()
 
     def stop(self) -> None:
         if self._thread is not None:
