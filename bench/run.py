@@ -304,6 +304,22 @@ class Bench:
                                          / max(result["console"]["cpu_per_request"]["total_ms"], 0.01), 2)
         return result
 
+    def apply_backlog(self, cap: float) -> dict:
+        """The other half of ingest: the worker applying the receipts the web tier accepted (rows,
+        audit, the bot's callbacks sent), at saturation, for at most `cap` seconds. Run right
+        after the worker starts, with the tasks ingest queued still in the broker."""
+        pending_sql = "SELECT count(*) FROM bridge_webhookreceipt WHERE processed_at IS NULL"
+        backlog = self.stack.sql(pending_sql)[0][0]
+        before, started = self.cpu.read(), time.monotonic()
+        left = backlog
+        while left and time.monotonic() - started < cap:
+            time.sleep(0.5)
+            left = self.stack.sql(pending_sql)[0][0]
+        elapsed, applied = time.monotonic() - started, backlog - left
+        log(f"worker applied {applied} of {backlog} accepted webhooks in {elapsed:.1f} s")
+        return {"backlog": backlog, "applied": applied, "seconds": round(elapsed, 1),
+                "per_s": round(applied / elapsed, 1), "cpu_per_webhook": self.cpu.per(before, self.cpu.read(), applied)}
+
     # ---- 2. agent → bot
     def agent_to_bot(self, sessions: list[dict]) -> dict:
         rate, seconds = self.args.rate, self.args.seconds
@@ -478,6 +494,11 @@ def table(result: dict) -> str:
             lines.append(f"  {side:26} {r['rps']:>8} {r['p50_ms']:>8} {r['p99_ms']:>8} {r['errors']:>7}"
                          f" {r['cpu_per_request']['total_ms']:>11}")
         lines.append(f"  ratio console/bare: {ingest['ratio']} (CPU cost ratio {ingest['cpu_cost_ratio']})")
+        applied = ingest.get("worker")
+        if applied:
+            lines.append(f"  then the worker applied {applied['per_s']} webhooks/s ({applied['applied']} of"
+                         f" {applied['backlog']} in {applied['seconds']} s; CPU {applied['cpu_per_webhook']['total_ms']}"
+                         " ms/webhook incl. the callback)")
     for key in ("agent_to_bot", "bot_to_agent"):
         r = result.get(key)
         if r:
@@ -548,14 +569,18 @@ def main(argv=None) -> int:
             outbound_sessions = bench.open_sessions("outbound", 20)
             if "ingest" not in args.skip:
                 result["webhook_ingest"] = bench.ingest(ingest_sessions)
-                # The callbacks the ingest queued are not part of what follows.
-                stack.flush_broker()
-                stack.sql("UPDATE bridge_delivery SET state = 'delivered', delivered_at = now() "
-                          "WHERE session_id IN (SELECT id FROM bridge_hitlsession WHERE conversation_id LIKE 'ingest-%%')")
             worker = stack.start_bench_worker()
             sampler.watch("celery", worker.pid)
             match = re.search(r"concurrency: (\d+ \(\w+\))", worker.log_since_start())
             result["config"]["celery_worker"] = match[1] if match else "?"
+            if "ingest" not in args.skip:
+                result["webhook_ingest"]["worker"] = bench.apply_backlog(cap=max(10.0, args.seconds))
+                # What the ingest left is not part of what follows.
+                stack.flush_broker()
+                stack.sql("UPDATE bridge_webhookreceipt SET processed_at = now(), outcome = 'ignored' "
+                          "WHERE processed_at IS NULL")
+                stack.sql("UPDATE bridge_delivery SET state = 'delivered', delivered_at = now() "
+                          "WHERE session_id IN (SELECT id FROM bridge_hitlsession WHERE conversation_id LIKE 'ingest-%%')")
             if "latency" not in args.skip:
                 result["agent_to_bot"] = bench.agent_to_bot(latency_sessions)
                 result["bot_to_agent"] = bench.bot_to_agent(outbound_sessions)

@@ -1,7 +1,10 @@
 """Operational signals, served with django-prometheus' own at /metrics.
 
-- `hitl_webhooks_total{action, outcome}`: LiveChat webhooks by what became of them: accepted,
-  duplicate, ignored, retry (asked LiveChat to send it again), unauthorized, invalid, not_found.
+- `hitl_webhooks_total{action, outcome}`: LiveChat webhooks by how the endpoint answered them:
+  accepted (stored for a worker), duplicate, ignored, unauthorized, invalid, not_found.
+- `hitl_webhooks_processed_total{action, outcome}`: accepted webhooks a worker applied: processed,
+  duplicate (a change already made), ignored (not our chat, not for the bot), failed (set aside
+  after repeated errors).
 - `hitl_delivery_attempts_total{queue, outcome}`: tries of the outboxes (queue `callback`: bot
   callbacks; `message`: user messages to LiveChat) by outcome: delivered, retry, dead.
 - `hitl_dead_letters_total{queue}`: rows given up on (a dead-lettered callback, a message failed
@@ -28,9 +31,10 @@ WEBHOOK_ACTIONS = frozenset({
 })
 WEBHOOK_OUTCOMES = {
     # the service's results → the metric's outcomes
-    "processed": "accepted", "duplicate": "duplicate", "ignored": "ignored", "retry": "retry",
+    "accepted": "accepted", "duplicate": "duplicate", "ignored": "ignored",
     "unauthorized": "unauthorized", "invalid": "invalid", "not_found": "not_found",
 }
+WEBHOOK_PROCESSED_OUTCOMES = ("processed", "duplicate", "ignored", "failed")
 LIVECHAT_ERROR_TYPES = frozenset({
     "authentication", "authorization", "validation", "chat_inactive", "not_found", "too_many_requests",
     "limit_reached", "missing_access", "customer_banned", "groups_offline", "group_not_found",
@@ -48,6 +52,10 @@ QUEUES = ("callback", "message")
 DELIVERY_OUTCOMES = ("delivered", "retry", "dead")
 
 webhooks = Counter("hitl_webhooks", "LiveChat webhooks received, by action and outcome", ["action", "outcome"])
+webhooks_processed = Counter(
+    "hitl_webhooks_processed", "Accepted LiveChat webhooks applied by a worker, by action and outcome",
+    ["action", "outcome"],
+)
 delivery_attempts = Counter(
     "hitl_delivery_attempts", "Tries of the outboxes (bot callbacks, messages to LiveChat), by outcome",
     ["queue", "outcome"],
@@ -62,6 +70,8 @@ livechat_calls = Counter("hitl_livechat_calls", "LiveChat API calls, by method a
 # Every series exists from the start (at 0), so dashboards and alerts see them before the first event.
 for _outcome in set(WEBHOOK_OUTCOMES.values()):
     webhooks.labels("other", _outcome)
+for _outcome in WEBHOOK_PROCESSED_OUTCOMES:
+    webhooks_processed.labels("other", _outcome)
 for _queue in QUEUES:
     dead_letters.labels(_queue)
     queue_lag.labels(_queue)
@@ -74,6 +84,12 @@ def webhook(action: object, outcome: str) -> None:
     WEBHOOK_OUTCOMES' keys or values."""
     label = action if isinstance(action, str) and action in WEBHOOK_ACTIONS else "other"
     webhooks.labels(label, WEBHOOK_OUTCOMES.get(outcome, "other")).inc()
+
+
+def webhook_processed(action: str, outcome: str) -> None:
+    """Counts one accepted webhook a worker applied (`action` was validated when it was accepted)."""
+    label = action if action in WEBHOOK_ACTIONS else "other"
+    webhooks_processed.labels(label, outcome if outcome in WEBHOOK_PROCESSED_OUTCOMES else "failed").inc()
 
 
 def delivery_attempt(queue: str, outcome: str) -> None:

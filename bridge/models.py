@@ -304,18 +304,34 @@ class SessionEvent(models.Model):
 
 
 class WebhookReceipt(models.Model):
-    """One accepted LiveChat webhook, keyed so a redelivery is recognised and changes nothing."""
+    """One accepted LiveChat webhook: keyed so a redelivery is recognised and changes nothing, and
+    kept until a worker has applied it (`processed_at`), so an accepted webhook is never lost.
+
+    The endpoint only stores it and answers; a worker applies a chat's receipts in the order they
+    arrived (`id`), and the periodic sweep picks up any whose task was lost.
+    """
 
     integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="webhook_receipts")
     dedupe_key = models.CharField(max_length=128)
     action = models.CharField(max_length=64)
+    # Receipts of one chat are applied one at a time, oldest first.
+    chat_id = models.CharField(max_length=64, blank=True)
+    # The envelope minus its secret_key; what the worker applies.
+    envelope = models.JSONField(null=True, blank=True)
     received_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=20, blank=True, help_text="processed, duplicate, ignored or failed")
+    failures = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["integration", "dedupe_key"], name="webhook_received_once")
         ]
-        indexes = [models.Index(fields=["received_at"], name="webhook_receipt_age")]
+        indexes = [
+            models.Index(fields=["received_at"], name="webhook_receipt_age"),
+            models.Index(fields=["integration", "chat_id", "id"], name="webhook_receipt_pending",
+                         condition=models.Q(processed_at__isnull=True)),
+        ]
 
 
 class Delivery(models.Model):

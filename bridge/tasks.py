@@ -17,6 +17,14 @@ def send_session_messages(session_id):
         outbound.send_pending_messages(session_id=session_id)
 
 
+@shared_task(name="bridge.process_webhooks")
+def process_webhooks(integration_id, chat_id):
+    """Apply a chat's accepted LiveChat webhooks, in order, and send the bot callbacks they cause."""
+    from bridge.services import webhooks
+
+    webhooks.process_pending_webhooks(integration_id=integration_id, chat_id=chat_id)
+
+
 @shared_task(name="bridge.deliver_session_callbacks")
 def deliver_session_callbacks(session_id):
     """Send a session's pending bot callbacks, in order."""
@@ -28,9 +36,11 @@ def deliver_session_callbacks(session_id):
 
 @shared_task(name="bridge.run_due_work")
 def run_due_work():
-    """Pick up what is due: retries of messages and callbacks, starts abandoned mid-way."""
-    from bridge.services import callbacks, outbound, sessions
+    """Pick up what is due: webhooks not yet applied, retries of messages and callbacks, starts
+    abandoned mid-way."""
+    from bridge.services import callbacks, outbound, sessions, webhooks
 
+    webhooks.kick_pending_webhooks()
     sessions.fail_abandoned_starts()
     outbound.kick_due_messages()
     callbacks.kick_due_deliveries()

@@ -28,6 +28,8 @@ import json
 import logging
 import secrets
 import time
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import timedelta
 
 import requests
@@ -37,6 +39,7 @@ from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from bridge import dispatch, metrics, net
+from bridge.logging import bind_session
 from bridge.models import Delivery, DeliveryAttempt, HitlSession
 
 from .audit import record_event
@@ -176,7 +179,34 @@ def redeliver(*, delivery: Delivery, actor: str = "") -> Delivery:
 # ---- claiming ------------------------------------------------------------------------------
 
 
+# Sessions whose new callbacks the current worker sends itself (see send_callbacks_at_the_end).
+_sent_here: ContextVar[dict | None] = ContextVar("callbacks_sent_here", default=None)
+
+
+@contextmanager
+def send_callbacks_at_the_end():
+    """Within the block, callbacks queued are not handed to a task each: the worker sends them
+    itself when the block ends (after its transactions committed), saving a task between an
+    agent's reply and the bot. Whatever this does not send, the periodic sweep does."""
+    sessions: dict = {}
+    token = _sent_here.set(sessions)
+    try:
+        yield
+    finally:
+        _sent_here.reset(token)
+        for session_id in sessions:
+            try:
+                with bind_session(session_id):
+                    deliver_pending(session_id=session_id)
+            except Exception:
+                log.exception("sending the callbacks of session %s failed; the sweep will retry", session_id)
+
+
 def _enqueue_session(session_id) -> None:
+    sessions = _sent_here.get()
+    if sessions is not None:
+        sessions.setdefault(session_id, None)
+        return
     from bridge.tasks import deliver_session_callbacks
 
     dispatch.enqueue(deliver_session_callbacks, str(session_id))

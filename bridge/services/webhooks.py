@@ -1,7 +1,13 @@
 """LiveChat webhooks → the session's life: transcript, state, audit trail and bot callbacks.
 
-One webhook is handled in one transaction: a `WebhookReceipt`, the rows it causes, and the bot
-callbacks (`Delivery` rows) commit together; the callbacks are sent after commit by a worker.
+Two steps, so LiveChat gets its answer fast and nothing it was told "200" about is lost:
+- `accept_webhook` (in the request): one INSERT of a `WebhookReceipt` holding the envelope (minus
+  its secret), then a task is queued. A redelivery finds its receipt and is answered `duplicate`.
+- `process_pending_webhooks` (a worker): applies a chat's pending receipts one by one in the
+  order they arrived, each in one transaction with the rows it causes and the bot callbacks
+  (`Delivery` rows), then sends those callbacks itself: no second task between an agent's reply
+  and the bot. A receipt whose task was lost (broker down, worker killed) is picked up by the
+  periodic sweep (`kick_pending_webhooks`).
 
 Exactly once, as far as the bot can see:
 - A redelivered webhook (LiveChat retries up to 3 times) finds its receipt and changes nothing.
@@ -12,9 +18,9 @@ Exactly once, as far as the bot can see:
 
 Whose chat: sessions are found by integration + chat id + thread id (a thread-less
 `chat_transferred` or `chat_access_updated` goes to the chat's open session). Chats the console did
-not start are answered 200, logged, and nothing is stored, like actions we do not handle, except
-while a session of the integration is still starting: its chat id is not stored yet, so the
-webhook is refused (retryable) instead of lost.
+not start are logged and change nothing, except while a session of the integration is still
+starting: its chat id is not stored yet, so the receipt waits (the sweep retries it) for up to
+`START_WINDOW` instead of being dropped.
 """
 from __future__ import annotations
 
@@ -33,15 +39,18 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone
 
+from bridge import dispatch, metrics
+from bridge.logging import bind_session
 from bridge.models import HitlSession, Integration, Message, SessionEvent, WebhookReceipt
 
 from .audit import record_event
-from .callbacks import queue_callback
+from .callbacks import queue_callback, send_callbacks_at_the_end
 from .lifecycle import close_session
 
 log = logging.getLogger(__name__)
 
-PROCESSED, DUPLICATE, IGNORED, RETRY = "processed", "duplicate", "ignored", "retry"
+ACCEPTED, PROCESSED, DUPLICATE, IGNORED, FAILED = "accepted", "processed", "duplicate", "ignored", "failed"
+WAIT = "wait"  # not a result: the receipt stays pending and is tried again
 
 # LiveChat retries a webhook up to 3 times within about a minute. A payload-hash receipt only
 # means "a retry" within this window; the same bytes later are a new occurrence (an agent who
@@ -49,8 +58,14 @@ PROCESSED, DUPLICATE, IGNORED, RETRY = "processed", "duplicate", "ignored", "ret
 RETRY_WINDOW = timedelta(minutes=10)
 # POST /sessions commits a `pending` session before it calls start_chat, and LiveChat sends
 # incoming_chat (maybe user_added_to_chat) before the chat id is stored. While such a start is
-# in flight, a webhook for an unknown chat is answered with a retryable status, not dropped.
+# in flight, a webhook for an unknown chat waits, for at most this long, instead of being dropped.
 START_WINDOW = timedelta(seconds=30)
+# The sweep leaves a receipt this long to the task queued with it.
+SWEEP_GRACE = timedelta(seconds=2)
+SWEEP_BATCH = 500
+# A receipt whose processing raised this many times is set aside (outcome `failed`, logged) so
+# that one poisonous webhook cannot hold up its chat's later ones forever.
+MAX_FAILURES = 5
 
 # LiveChat ids (WIRE.md): customers are UUIDs, agents e-mail addresses, bots 32 hex digits.
 _CUSTOMER_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
@@ -77,17 +92,22 @@ INTEGRATION_CACHE_SECONDS = 5.0
 _integrations: dict[str, tuple[float, Integration | None]] = {}
 
 
-def get_webhook_integration(*, integration_id) -> Integration | None:
-    """The enabled integration a webhook URL names, or None (answered 404)."""
+def _cached_integration(integration_id) -> Integration | None:
     key, now = str(integration_id), time.monotonic()
     cached = _integrations.get(key)
     if cached is not None and now - cached[0] < INTEGRATION_CACHE_SECONDS:
         return cached[1]
-    integration = Integration.objects.filter(pk=integration_id, enabled=True).first()
+    integration = Integration.objects.filter(pk=integration_id).first()
     if len(_integrations) > 10_000:  # unknown ids are cached too; keep the dict bounded
         _integrations.clear()
     _integrations[key] = (now, integration)
     return integration
+
+
+def get_webhook_integration(*, integration_id) -> Integration | None:
+    """The enabled integration a webhook URL names, or None (answered 404)."""
+    integration = _cached_integration(integration_id)
+    return integration if integration is not None and integration.enabled else None
 
 
 @receiver([post_save, post_delete], sender=Integration, dispatch_uid="webhooks-forget-integration")
@@ -106,56 +126,180 @@ def secret_matches(*, integration: Integration, given: object) -> bool:
     return hmac.compare_digest(expected.encode(), given.encode())
 
 
-# ---- the entry point -----------------------------------------------------------------------
+# ---- step 1, in the request: store and answer ----------------------------------------------
 
 
-def handle_webhook(*, integration: Integration, action: str, payload: dict, raw: dict) -> Outcome:
-    """Applies one authenticated, validated LiveChat webhook. `raw` (no secret in it) is kept in
-    the audit trail.
+def accept_webhook(*, integration: Integration, action: str, payload: dict, raw: dict) -> str:
+    """Stores an authenticated, validated webhook for a worker and queues it. `raw` (no secret in
+    it) is what the worker applies and the audit trail keeps.
 
-    Outcomes: processed, duplicate, ignored (all answered 200), or retry (answered with a
-    retryable status so LiveChat sends it again: a start of a session is in flight).
+    Returns ACCEPTED, DUPLICATE (this webhook was received before: nothing stored) or IGNORED (an
+    action we do not handle: nothing stored). All are answered 200.
     """
+    handler = _HANDLERS.get(action)
+    if handler is None:
+        log.info("livechat webhook %s for integration %s ignored: not an action we handle", action, integration.pk)
+        return IGNORED
     organization_id = raw.get("organization_id")
     if organization_id and integration.organization_id and organization_id != integration.organization_id:
         # The secret matched, so it is ours; a mismatch points at a misconfigured integration.
         log.warning("livechat webhook for integration %s names organization %s, configured is %s",
                     integration.pk, organization_id, integration.organization_id)
+    chat_id, _ = handler.locate(payload)
+    key = _dedupe_key(action, payload)
+    if not _store_receipt(integration=integration, key=key, action=action, chat_id=chat_id, raw=raw):
+        log.info("livechat webhook %s chat=%s: duplicate (received before)", action, chat_id)
+        return DUPLICATE
+    from bridge.tasks import process_webhooks
+
+    dispatch.enqueue(process_webhooks, str(integration.pk), chat_id)
+    return ACCEPTED
+
+
+def _dedupe_key(action: str, payload: dict) -> str:
+    event_id = (payload.get("event") or {}).get("id") if action == "incoming_event" else None
+    if event_id and len(event_id) <= 100:
+        return f"event:{event_id}"
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return f"{action[:40]}:" + hashlib.sha256(f"{action}\n{canonical}".encode()).hexdigest()
+
+
+def _store_receipt(*, integration: Integration, key: str, action: str, chat_id: str, raw: dict) -> bool:
+    """True when this webhook was not received before (stored for processing), False for a redelivery."""
+    if _insert_receipt(integration=integration, key=key, action=action, chat_id=chat_id, raw=raw):
+        return True
+    if key.startswith("event:"):
+        return False  # an event id is never reused
+    # A payload-hash receipt older than any retry: a new occurrence. It replaces the old receipt
+    # (and so queues behind the chat's newer ones); of two concurrent copies, one inserts.
+    WebhookReceipt.objects.filter(
+        integration=integration, dedupe_key=key, processed_at__isnull=False,
+        received_at__lt=timezone.now() - RETRY_WINDOW,
+    ).delete()
+    return _insert_receipt(integration=integration, key=key, action=action, chat_id=chat_id, raw=raw)
+
+
+_RECEIPT_COLUMNS = ("integration", "dedupe_key", "action", "chat_id", "envelope", "received_at", "outcome", "failures")
+
+
+def _insert_receipt(*, integration: Integration, key: str, action: str, chat_id: str, raw: dict) -> bool:
+    """INSERT … ON CONFLICT DO NOTHING (PostgreSQL and SQLite): the whole of a webhook's work in
+    the request, one statement. True when the row was inserted."""
+    fields = {f.name: f for f in WebhookReceipt._meta.concrete_fields}
+    values = dict(integration=integration.pk, dedupe_key=key, action=action, chat_id=chat_id, envelope=raw,
+                  received_at=timezone.now(), outcome="", failures=0)
+    columns = ", ".join(connection.ops.quote_name(fields[name].column) for name in _RECEIPT_COLUMNS)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {connection.ops.quote_name(WebhookReceipt._meta.db_table)} ({columns}) "
+            f"VALUES ({', '.join(['%s'] * len(_RECEIPT_COLUMNS))}) ON CONFLICT DO NOTHING",
+            [fields[name].get_db_prep_save(values[name], connection) for name in _RECEIPT_COLUMNS],
+        )
+        return cursor.rowcount == 1
+
+
+# ---- step 2, in a worker: apply, in order --------------------------------------------------
+
+
+def process_pending_webhooks(*, integration_id, chat_id: str) -> int:
+    """Applies the chat's pending receipts oldest first, then sends the bot callbacks they
+    caused; returns how many were applied.
+
+    Each receipt is taken under a row lock: a second worker on the same chat waits, finds it
+    done, and stops; the first goes on to the next. Stops early at a receipt that must wait (an
+    unknown chat while a session is starting) or that raised: the sweep comes back to it.
+    """
+    integration = _cached_integration(integration_id)
+    if integration is None:
+        return 0  # deleted, and its receipts with it
+    applied = 0
+    with send_callbacks_at_the_end():
+        while True:
+            receipt = None
+            try:
+                with transaction.atomic():
+                    receipt = (
+                        WebhookReceipt.objects.select_for_update()
+                        .filter(integration=integration, chat_id=chat_id, processed_at__isnull=True)
+                        .order_by("id")
+                        .first()
+                    )
+                    if receipt is None:
+                        return applied
+                    outcome = _apply(integration=integration, receipt=receipt)
+                    if outcome.result == WAIT:
+                        return applied
+                    WebhookReceipt.objects.filter(pk=receipt.pk).update(
+                        processed_at=timezone.now(), outcome=outcome.result, envelope=None
+                    )
+            except Exception:
+                _count_failure(receipt)
+                raise
+            metrics.webhook_processed(receipt.action, outcome.result)
+            applied += 1
+
+
+def _count_failure(receipt: WebhookReceipt | None) -> None:
+    if receipt is None:
+        return
+    failures = receipt.failures + 1
+    done = failures >= MAX_FAILURES
+    WebhookReceipt.objects.filter(pk=receipt.pk).update(
+        failures=failures, **({"processed_at": timezone.now(), "outcome": FAILED} if done else {})
+    )
+    if done:
+        log.error("livechat webhook %s (receipt %s) failed %s times; set aside", receipt.action, receipt.pk, failures)
+        metrics.webhook_processed(receipt.action, FAILED)
+
+
+def kick_pending_webhooks() -> int:
+    """The periodic sweep: hands every chat with a receipt pending for a while to a worker (its
+    task was lost, it is waiting for a session start, or it failed). Returns how many chats."""
+    from bridge.tasks import process_webhooks
+
+    chats = (
+        WebhookReceipt.objects.filter(processed_at__isnull=True, received_at__lt=timezone.now() - SWEEP_GRACE)
+        .values_list("integration_id", "chat_id")
+        .distinct()[:SWEEP_BATCH]
+    )
+    chats = list(chats)
+    for integration_id, chat_id in chats:
+        dispatch.enqueue(process_webhooks, str(integration_id), chat_id)
+    return len(chats)
+
+
+def _apply(*, integration: Integration, receipt: WebhookReceipt) -> Outcome:
+    """One receipt's effect, in the caller's transaction. The session row is locked for it."""
+    raw = receipt.envelope or {}
+    action, payload = receipt.action, raw.get("payload") or {}
     handler = _HANDLERS.get(action)
-    if handler is None:
-        return _ignored(integration, action, "", f"action {action!r} is not one we handle")
+    if handler is None:  # an action handled when it was accepted, no longer: nothing to do
+        return _ignored(integration, action, receipt.chat_id, f"action {action!r} is not one we handle")
     chat_id, thread_id = handler.locate(payload)
     session_id = _find_session_id(integration=integration, chat_id=chat_id, thread_id=thread_id)
     if session_id is None:
-        if _start_in_flight(integration=integration):
-            log.info("livechat webhook %s chat=%s: unknown chat while a session is starting; asking for a retry",
+        if receipt.received_at >= timezone.now() - START_WINDOW and _start_in_flight(integration=integration):
+            log.info("livechat webhook %s chat=%s: unknown chat while a session is starting; waiting",
                      action, chat_id)
-            return Outcome(RETRY, "a session of this integration is still starting")
+            return Outcome(WAIT)
         return _ignored(integration, action, chat_id, "no session of the console has this chat/thread")
-
-    with transaction.atomic():
-        # The receipt is written first: on a retry it is the unique constraint that answers, and on
-        # SQLite this first write also serializes concurrent webhooks.
-        if not _first_receipt(integration=integration, action=action, key=_dedupe_key(action, payload)):
-            outcome = Outcome(DUPLICATE, "this webhook was received before")
-        else:
-            # Serializes the state-change decisions of concurrent webhooks for one session. Only
-            # the session row is locked (`of`): a plain FOR UPDATE of this join would also lock the
-            # integration row, so every webhook of an integration would wait for the one before
-            # it. NO KEY UPDATE still lets other transactions insert rows that point at the
-            # session (messages from the API) meanwhile.
-            locked = (
-                HitlSession.objects.select_for_update(of=("self",), no_key=True)
-                .select_related("end_user")
-                .defer("end_user__customer_token", "end_user__customer_cookies")  # not needed: not decrypted
-                .get(pk=session_id)
-            )
-            locked.integration = integration  # the one the URL named: no join, no decrypting again
-            outcome = handler.apply(session=locked, payload=payload, raw=raw)
-    log.info(
-        "livechat webhook %s chat=%s session=%s: %s%s",
-        action, chat_id, session_id, outcome.result, f" ({outcome.reason})" if outcome.reason else "",
-    )
+    with bind_session(session_id):
+        # Serializes the state-change decisions for one session (webhooks of two chats' receipts,
+        # the API's stop). Only the session row is locked (`of`): a plain FOR UPDATE of this join
+        # would also lock the end user. NO KEY UPDATE still lets other transactions insert rows
+        # that point at the session (messages from the API) meanwhile.
+        locked = (
+            HitlSession.objects.select_for_update(of=("self",), no_key=True)
+            .select_related("end_user")
+            .defer("end_user__customer_token", "end_user__customer_cookies")  # not needed: not decrypted
+            .get(pk=session_id)
+        )
+        locked.integration = integration  # the one the URL named: no join, no decrypting again
+        outcome = handler.apply(session=locked, payload=payload, raw=raw)
+        log.info(
+            "livechat webhook %s chat=%s session=%s: %s%s",
+            action, chat_id, session_id, outcome.result, f" ({outcome.reason})" if outcome.reason else "",
+        )
     return outcome
 
 
@@ -181,14 +325,6 @@ def _find_session_id(*, integration: Integration, chat_id: str, thread_id: str |
     return sessions.filter(status__in=HitlSession.OPEN_STATUSES).first()
 
 
-def _dedupe_key(action: str, payload: dict) -> str:
-    event_id = (payload.get("event") or {}).get("id") if action == "incoming_event" else None
-    if event_id and len(event_id) <= 100:
-        return f"event:{event_id}"
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return f"{action[:40]}:" + hashlib.sha256(f"{action}\n{canonical}".encode()).hexdigest()
-
-
 def _start_in_flight(*, integration: Integration) -> bool:
     return HitlSession.objects.filter(
         integration=integration, status=HitlSession.Status.PENDING, chat_id="",
@@ -196,50 +332,16 @@ def _start_in_flight(*, integration: Integration) -> bool:
     ).exists()
 
 
-def _first_receipt(*, integration: Integration, action: str, key: str) -> bool:
-    """True when this webhook was not received before (records it), False for a redelivery."""
-    if _insert_receipt(integration=integration, key=key, action=action):
-        return True
-    if key.startswith("event:"):
-        return False  # an event id is never reused
-    # A payload-hash receipt older than any retry: a new occurrence. The conditional update lets
-    # only one of two concurrent copies through.
-    now = timezone.now()
-    return bool(
-        WebhookReceipt.objects.filter(
-            integration=integration, dedupe_key=key, received_at__lt=now - RETRY_WINDOW
-        ).update(received_at=now)
-    )
-
-
-def _insert_receipt(*, integration: Integration, key: str, action: str) -> bool:
-    """INSERT … ON CONFLICT DO NOTHING (PostgreSQL and SQLite): one statement where a savepoint,
-    the insert and its release took three. True when the row was inserted."""
-    fields = {f.name: f for f in WebhookReceipt._meta.concrete_fields}
-    values = [
-        fields["integration"].get_db_prep_value(integration.pk, connection),
-        key,
-        action,
-        fields["received_at"].get_db_prep_value(timezone.now(), connection),
-    ]
-    columns = ", ".join(connection.ops.quote_name(fields[n].column)
-                        for n in ("integration", "dedupe_key", "action", "received_at"))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {connection.ops.quote_name(WebhookReceipt._meta.db_table)} ({columns}) "
-            "VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
-            values,
-        )
-        return cursor.rowcount == 1
-
-
 def purge_webhook_receipts(*, older_than: timedelta = timedelta(days=2)) -> int:
-    """Deletes receipts past any redelivery (for the periodic retention work); returns how many.
+    """Deletes applied receipts past any redelivery (for the periodic retention work); returns
+    how many. Pending ones stay until a worker has applied them.
 
     Safe: a very late copy of an event still finds its Message (unique event id per session) or
     its audit entry (dedupe key), and state changes are checked against the session itself.
     """
-    deleted, _ = WebhookReceipt.objects.filter(received_at__lt=timezone.now() - older_than).delete()
+    deleted, _ = WebhookReceipt.objects.filter(
+        received_at__lt=timezone.now() - older_than, processed_at__isnull=False
+    ).delete()
     return deleted
 
 

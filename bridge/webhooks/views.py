@@ -1,11 +1,10 @@
-"""The LiveChat webhook endpoint: authenticate, validate, hand to the service, answer fast.
+"""The LiveChat webhook endpoint: authenticate, validate, store, answer fast.
 
 A plain Django view (no session, no CSRF, no DRF authentication): LiveChat authenticates with the
 `secret_key` inside the body only. Order of checks: unknown or disabled integration → 404;
-unreadable JSON → 400; wrong or missing secret → 401; malformed envelope → 400; then the service:
-200 `{"result": "processed"|"duplicate"|"ignored"}`, or 409 with Retry-After when the chat is
-unknown while a session start is in flight (LiveChat retries any non-200, and by then the chat
-id is stored). Nothing is stored unless the answer is 200. The body, and so the secret, is never
+unreadable JSON → 400; wrong or missing secret → 401; malformed envelope → 400; then the service
+stores it for a worker: 200 `{"result": "accepted"|"duplicate"|"ignored"}` (ignored: an action we
+do not handle). Nothing is stored unless the answer is 200. The body, and so the secret, is never
 logged.
 """
 import logging
@@ -46,11 +45,8 @@ def livechat_webhook(request, integration_id):
         log.info("livechat webhook for integration %s refused: %s", integration.pk, exc.message)
         metrics.webhook(data.get("action"), "invalid")
         return json_error("validation_error", exc.message, 400, details={"fields": exc.fields})
-    outcome = service.handle_webhook(
+    result = service.accept_webhook(
         integration=integration, action=envelope.action, payload=envelope.payload, raw=envelope.raw
     )
-    metrics.webhook(envelope.action, outcome.result)
-    if outcome.result == service.RETRY:
-        # Any non-200 makes LiveChat send it again shortly; nothing was stored.
-        return json_error("conflict", outcome.reason + "; retry shortly", 409, headers={"Retry-After": "1"})
-    return JsonResponse({"result": outcome.result})
+    metrics.webhook(envelope.action, result)
+    return JsonResponse({"result": result})

@@ -60,10 +60,10 @@ def test_webhook_outcomes_are_counted_and_shown(client, receiver):
     series = [("hitl_webhooks_total", {"action": a, "outcome": o}) for a, o in [
         ("incoming_event", "accepted"), ("incoming_event", "duplicate"), ("incoming_event", "unauthorized"),
         ("other", "invalid"), ("other", "ignored"), ("chat_deactivated", "invalid"), ("other", "unauthorized"),
-    ]]
+    ]] + [("hitl_webhooks_processed_total", {"action": "incoming_event", "outcome": "processed"})]
     delta = Delta(*series)
 
-    assert post_webhook(client, integration, event).json() == {"result": "processed"}
+    assert post_webhook(client, integration, event).json() == {"result": "accepted"}
     assert post_webhook(client, integration, event).json() == {"result": "duplicate"}
     assert post_webhook(client, integration, fixture("incoming_event_message", secret="wrong")).status_code == 401
     assert post_webhook(client, integration, b"{not json").status_code == 400
@@ -75,7 +75,7 @@ def test_webhook_outcomes_are_counted_and_shown(client, receiver):
     for n in range(3):
         post_webhook(client, integration, {"secret_key": "wrong", "action": f"made-up-{n}-" + "x" * 50})
 
-    assert [delta.of(name, **labels) for name, labels in series] == [1, 1, 1, 1, 1, 1, 3]
+    assert [delta.of(name, **labels) for name, labels in series] == [1, 1, 1, 1, 1, 1, 3, 1]
     text = scrape(client)
     assert sample_line(text, "hitl_webhooks_total", action="incoming_event", outcome="accepted") >= 1
     assert "made-up" not in text

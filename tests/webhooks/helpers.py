@@ -7,8 +7,10 @@ import json
 import time
 from pathlib import Path
 
+from django.test import TestCase
+
 from bridge.livechat import CustomerClient, CustomerIdentity, LiveChatConfig
-from bridge.models import EndUser, HitlSession, Integration
+from bridge.models import EndUser, HitlSession, Integration, WebhookReceipt
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "livechat"
 # The ids the recorded fixtures use.
@@ -34,8 +36,24 @@ def with_event(envelope: dict, **fields) -> dict:
 
 
 def post_webhook(client, integration: Integration, body) -> object:
+    """POSTs a webhook, and runs the work it queued as a commit would: tests run tasks inline
+    after commit, and a test's own transaction never commits."""
     data = body if isinstance(body, (bytes, str)) else json.dumps(body)
-    return client.post(integration.webhook_path, data=data, content_type="application/json")
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        return client.post(integration.webhook_path, data=data, content_type="application/json")
+
+
+def webhook_outcome(client, integration: Integration, body) -> str:
+    """Posts a webhook and says what became of it: the endpoint's `duplicate` or `ignored`, or,
+    once accepted, what the worker did with it (`processed`, `duplicate`, `ignored`), or
+    `pending` if it is waiting."""
+    response = post_webhook(client, integration, body)
+    assert response.status_code == 200, response.content
+    result = response.json()["result"]
+    if result != "accepted":
+        return result
+    receipt = WebhookReceipt.objects.filter(integration=integration).latest("id")
+    return receipt.outcome if receipt.processed_at else "pending"
 
 
 def make_session(

@@ -13,6 +13,7 @@ from tests.webhooks.helpers import (
     fixture,
     make_session,
     post_webhook,
+    webhook_outcome,
     with_event,
 )
 
@@ -34,9 +35,7 @@ def session(integration):
 @pytest.fixture
 def send(client, integration):
     def send(envelope):
-        response = post_webhook(client, integration, envelope)
-        assert response.status_code == 200, response.content
-        return response.json()["result"]
+        return webhook_outcome(client, integration, envelope)
 
     return send
 
@@ -458,21 +457,48 @@ def test_an_old_event_id_stays_a_duplicate(send, session):
     assert Message.objects.count() == 1
 
 
-def test_an_unknown_chat_while_a_session_is_starting_is_retried_later(client, integration):
+def test_an_unknown_chat_while_a_session_is_starting_waits_for_it(client, integration, django_capture_on_commit_callbacks):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
     from bridge.models import EndUser
+    from bridge.services.webhooks import SWEEP_GRACE, kick_pending_webhooks
 
     end_user = EndUser.objects.create(integration=integration, external_id="u-1")
     starting = HitlSession.objects.create(integration=integration, end_user=end_user, conversation_id="c")
-    response = post_webhook(client, integration, fixture("incoming_chat"))
-    assert response.status_code == 409
-    assert response["Retry-After"] == "1"
-    assert response.json()["error"]["type"] == "conflict"
-    assert WebhookReceipt.objects.count() == 0 and SessionEvent.objects.count() == 0
-    # LiveChat's retry, once POST /sessions stored the chat id:
+    assert webhook_outcome(client, integration, fixture("incoming_chat")) == "pending"
+    joined = fixture("user_added_to_chat")
+    assert webhook_outcome(client, integration, joined) == "pending"  # behind the first, in order
+    assert SessionEvent.objects.count() == 0 and Delivery.objects.count() == 0
+    # POST /sessions stores the chat id; the sweep (every few seconds) hands the chat to a worker.
     HitlSession.objects.filter(pk=starting.pk).update(status="waiting", chat_id="PJ0MRSHTDG", thread_id="PGDGHT5G")
-    response = post_webhook(client, integration, fixture("incoming_chat"))
-    assert response.json() == {"result": "processed"}
-    assert SessionEvent.objects.get().kind == "incoming_chat"
+    WebhookReceipt.objects.update(received_at=timezone.now() - SWEEP_GRACE - timedelta(seconds=1))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert kick_pending_webhooks() == 1
+    assert list(WebhookReceipt.objects.order_by("id").values_list("outcome", flat=True)) == ["processed", "processed"]
+    assert [e.kind for e in SessionEvent.objects.order_by("id")] == ["incoming_chat", "assigned"]
+    assert [c["type"] for c in callbacks()] == ["session.assigned"]
+
+
+def test_an_unknown_chat_stops_waiting_when_the_start_window_is_over(
+    client, integration, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from bridge.models import EndUser
+    from bridge.services.webhooks import START_WINDOW, kick_pending_webhooks
+
+    end_user = EndUser.objects.create(integration=integration, external_id="u-1")
+    HitlSession.objects.create(integration=integration, end_user=end_user, conversation_id="c")
+    assert webhook_outcome(client, integration, fixture("incoming_chat")) == "pending"
+    WebhookReceipt.objects.update(received_at=timezone.now() - START_WINDOW - timedelta(seconds=1))
+    with django_capture_on_commit_callbacks(execute=True):
+        kick_pending_webhooks()
+    assert WebhookReceipt.objects.get().outcome == "ignored"
+    assert SessionEvent.objects.count() == 0
 
 
 def test_a_stale_pending_session_does_not_hold_up_foreign_chats(client, integration):
@@ -485,7 +511,7 @@ def test_a_stale_pending_session_does_not_hold_up_foreign_chats(client, integrat
     end_user = EndUser.objects.create(integration=integration, external_id="u-1")
     stuck = HitlSession.objects.create(integration=integration, end_user=end_user, conversation_id="c")
     HitlSession.objects.filter(pk=stuck.pk).update(created_at=timezone.now() - timedelta(minutes=5))
-    assert post_webhook(client, integration, fixture("incoming_chat")).json() == {"result": "ignored"}
+    assert webhook_outcome(client, integration, fixture("incoming_chat")) == "ignored"
 
 
 def test_purged_receipts_still_change_nothing_twice(send, session):
