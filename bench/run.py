@@ -536,6 +536,7 @@ def main(argv=None) -> int:
     parser.add_argument("--sessions", type=int, default=100_000, help="sessions for the console phase")
     parser.add_argument("--repeat", type=int, default=5, help="timed requests per console page")
     parser.add_argument("--skip", action="append", default=[], choices=["ingest", "latency", "console"])
+    parser.add_argument("--worker-concurrency", type=int, help="Celery worker processes (default: the settings)")
     parser.add_argument("--json-out", type=Path, help="also write the JSON object here")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs) after a good run")
     args = parser.parse_args(argv)
@@ -569,7 +570,7 @@ def main(argv=None) -> int:
             outbound_sessions = bench.open_sessions("outbound", 20)
             if "ingest" not in args.skip:
                 result["webhook_ingest"] = bench.ingest(ingest_sessions)
-            worker = stack.start_bench_worker()
+            worker = stack.start_bench_worker(args.worker_concurrency)
             sampler.watch("celery", worker.pid)
             match = re.search(r"concurrency: (\d+ \(\w+\))", worker.log_since_start())
             result["config"]["celery_worker"] = match[1] if match else "?"

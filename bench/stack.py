@@ -96,8 +96,9 @@ class BenchStack(Stack):
         return self.add(Service("web", argv, env=self.env, log_path=self._log("web"), url=url, port=self.web_port,
                                 ready=f"{url}/healthz"))
 
-    def start_bench_worker(self) -> Service:
-        """The README's worker command, as production runs it (concurrency from the settings)."""
+    def start_bench_worker(self, concurrency: int | None = None) -> Service:
+        """The README's worker command, as production runs it (concurrency from the settings
+        unless given)."""
         argv = [PYTHON, "-m", "celery", "-A", "hitl_project", "worker", "--loglevel=INFO",
-                f"--hostname=bench-{os.getpid()}@%h"]
+                f"--hostname=bench-{os.getpid()}@%h", *([f"--concurrency={concurrency}"] if concurrency else [])]
         return self.add(Service("worker", argv, env=self.env, log_path=self._log("worker"), ready=" ready."))

@@ -34,7 +34,7 @@ from datetime import timedelta
 
 import requests
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
@@ -43,6 +43,7 @@ from bridge.logging import bind_session
 from bridge.models import Delivery, DeliveryAttempt, HitlSession
 
 from .audit import record_event
+from .integration_cache import cached_integration
 from .signing import signature_headers
 
 log = logging.getLogger(__name__)
@@ -220,16 +221,30 @@ def _claimable(now) -> Q:
 
 def _claim_next(*, session_id) -> Delivery | None:
     """Claims the session's oldest undelivered callback if it is due; None when there is none,
-    it is not due yet, or another worker holds it."""
-    head = (
-        Delivery.objects.filter(session_id=session_id, state__in=UNDELIVERED)
-        .select_related("integration")  # the URL and secret to send it with, read with the row
-        .order_by("id")
-        .first()
-    )
-    if head is None:
+    it is not due yet, or another worker holds it.
+
+    One statement (the hot path of every callback): the sub-select finds the head, the UPDATE
+    claims it only if it is claimable. Of two workers racing, the second waits for the first's
+    row lock, re-checks the row, finds it claimed and changes nothing.
+    """
+    now = timezone.now()
+    table = connection.ops.quote_name(Delivery._meta.db_table)
+    claimed = list(Delivery.objects.raw(
+        f"UPDATE {table} SET state = %s, claimed_until = %s, attempts = attempts + 1 "
+        f"WHERE id = (SELECT id FROM {table} WHERE session_id = %s AND state IN (%s, %s) ORDER BY id LIMIT 1) "
+        "AND ((state = %s AND (next_attempt_at IS NULL OR next_attempt_at <= %s)) "
+        "OR (state = %s AND (claimed_until IS NULL OR claimed_until < %s))) RETURNING *",
+        [DELIVERING, now + CLAIM_LEASE, _db_uuid(session_id), PENDING, DELIVERING, PENDING, now, DELIVERING, now],
+    ))
+    if not claimed:
         return None
-    return _claim(head)
+    delivery = claimed[0]
+    metrics.observe_lag("callback", delivery.next_attempt_at or delivery.created_at)
+    return delivery
+
+
+def _db_uuid(value):
+    return Delivery._meta.get_field("session").target_field.get_db_prep_value(value, connection)
 
 
 def _claim(delivery: Delivery) -> Delivery | None:
@@ -271,7 +286,7 @@ def _deliver_one(delivery_id) -> None:
 
 def _attempt(delivery: Delivery) -> str:
     """POSTs a claimed delivery once, records the try, and returns the row's new state."""
-    integration = delivery.integration
+    integration = cached_integration(delivery.integration_id) or delivery.integration
     status, body, error, retry_after = None, "", "", None
     started = time.monotonic()
     if not integration.callback_url or not integration.callback_secret:

@@ -22,8 +22,8 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import F, Min, Q, QuerySet, Subquery
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Min, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from bridge import dispatch, metrics
@@ -110,21 +110,33 @@ def kick_due_messages(*, limit: int = KICK_BATCH) -> int:
 
 
 def _claim_head(*, session_id) -> Message | None:
-    head = outbox(session_id=session_id).first()
-    if head is None:
+    # Written out (this runs for every message and once more to find the outbox empty): the ORM
+    # spent more time building these two statements than PostgreSQL spent running them.
+    table = connection.ops.quote_name(Message._meta.db_table)
+    session_param = Message._meta.get_field("session").target_field.get_db_prep_value(session_id, connection)
+    rows = list(Message.objects.raw(
+        f"SELECT * FROM {table} WHERE session_id = %s AND direction = %s AND delivery_state IN (%s, %s) "
+        "ORDER BY id LIMIT 1",
+        [session_param, Message.Direction.TO_AGENT, *UNSENT],
+    ))
+    if not rows:
         return None
-    now = timezone.now()
+    head, now = rows[0], timezone.now()
     if head.next_attempt_at is not None and head.next_attempt_at > now:
         return None  # a retry that is not due yet, or another worker's live claim
     # `attempts` makes the claim a compare-and-swap: it matches only the version of the row read
     # above, so that row plus this UPDATE is what is stored, with no second read.
-    claimed = (
-        Message.objects.filter(pk=head.pk, delivery_state__in=UNSENT, attempts=head.attempts)
-        .filter(Q(next_attempt_at__lte=now) | Q(next_attempt_at__isnull=True))
-        .update(delivery_state=Message.Delivery.SENDING, next_attempt_at=now + CLAIM_LEASE, attempts=F("attempts") + 1)
-    )
-    if not claimed:
-        return None
+    stamp = Message._meta.get_field("next_attempt_at").get_db_prep_value
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET delivery_state = %s, next_attempt_at = %s, attempts = attempts + 1 "
+            "WHERE id = %s AND attempts = %s AND delivery_state IN (%s, %s) "
+            "AND (next_attempt_at IS NULL OR next_attempt_at <= %s)",
+            [Message.Delivery.SENDING, stamp(now + CLAIM_LEASE, connection), head.pk, head.attempts, *UNSENT,
+             stamp(now, connection)],
+        )
+        if cursor.rowcount != 1:
+            return None
     metrics.observe_lag("message", head.next_attempt_at or head.created_at)
     head.delivery_state, head.next_attempt_at, head.attempts = Message.Delivery.SENDING, now + CLAIM_LEASE, head.attempts + 1
     return head
@@ -277,11 +289,10 @@ def queue_message(
     The same `external_id` again returns the first message unchanged (also once the session has
     closed, so a bot's retry stays harmless). A new message to a closed session is a Conflict.
     """
-    if external_id:
-        existing = Message.objects.filter(session=session, external_id=external_id).first()
+    if not session.is_open:
+        existing = Message.objects.filter(session=session, external_id=external_id).first() if external_id else None
         if existing is not None:
             return existing, False
-    if not session.is_open:
         raise Conflict(
             f"the session is {session.status}; start a new session to reach an agent",
             details={"session_id": str(session.pk), "status": session.status},
@@ -300,7 +311,7 @@ def queue_message(
                 next_attempt_at=timezone.now(),
             )
             enqueue_session(session_id=session.pk)
-    except IntegrityError:
+    except IntegrityError:  # this external_id again (a bot's retry): the unique constraint says so
         existing = Message.objects.filter(session=session, external_id=external_id).first() if external_id else None
         if existing is None:
             raise

@@ -29,14 +29,12 @@ import hmac
 import json
 import logging
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db import IntegrityError, connection, transaction
-from django.db.models.signals import post_delete, post_save
-from django.dispatch import receiver
+from django.core.cache import cache
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from bridge import dispatch, metrics
@@ -45,6 +43,7 @@ from bridge.models import HitlSession, Integration, Message, SessionEvent, Webho
 
 from .audit import record_event
 from .callbacks import queue_callback, send_callbacks_at_the_end
+from .integration_cache import cached_integration
 from .lifecycle import close_session
 
 log = logging.getLogger(__name__)
@@ -83,36 +82,10 @@ class Outcome:
 # ---- authentication ------------------------------------------------------------------------
 
 
-# Every webhook names its integration; reading it (and decrypting its three secrets) was a
-# query per webhook. Each process keeps what it read for a few seconds: a change saved in this
-# process is seen at once (the signal below), one saved elsewhere within this many seconds (a
-# disabled integration stops answering, a new webhook secret is accepted; until then LiveChat's
-# retries cover the gap).
-INTEGRATION_CACHE_SECONDS = 5.0
-_integrations: dict[str, tuple[float, Integration | None]] = {}
-
-
-def _cached_integration(integration_id) -> Integration | None:
-    key, now = str(integration_id), time.monotonic()
-    cached = _integrations.get(key)
-    if cached is not None and now - cached[0] < INTEGRATION_CACHE_SECONDS:
-        return cached[1]
-    integration = Integration.objects.filter(pk=integration_id).first()
-    if len(_integrations) > 10_000:  # unknown ids are cached too; keep the dict bounded
-        _integrations.clear()
-    _integrations[key] = (now, integration)
-    return integration
-
-
 def get_webhook_integration(*, integration_id) -> Integration | None:
     """The enabled integration a webhook URL names, or None (answered 404)."""
-    integration = _cached_integration(integration_id)
+    integration = cached_integration(integration_id)
     return integration if integration is not None and integration.enabled else None
-
-
-@receiver([post_save, post_delete], sender=Integration, dispatch_uid="webhooks-forget-integration")
-def _forget_integration(sender, instance, **kwargs):
-    _integrations.pop(str(instance.pk), None)
 
 
 def secret_matches(*, integration: Integration, given: object) -> bool:
@@ -150,10 +123,32 @@ def accept_webhook(*, integration: Integration, action: str, payload: dict, raw:
     if not _store_receipt(integration=integration, key=key, action=action, chat_id=chat_id, raw=raw):
         log.info("livechat webhook %s chat=%s: duplicate (received before)", action, chat_id)
         return DUPLICATE
+    _queue_chat(integration.pk, chat_id)
+    return ACCEPTED
+
+
+# A chat that already has a task queued, not yet started, needs no second one: that task will
+# see this receipt. The flag (in the cache, shared by all processes with Redis) is set by the
+# webhook that queues a task and cleared by the task before it looks for receipts, so a receipt
+# committed after the clearing queues a new task. It expires, in case its task is lost (the
+# sweep covers that receipt meanwhile). Without a cache that answers, every webhook queues one.
+QUEUED_FLAG_SECONDS = 30
+
+
+def _queued_flag(integration_id, chat_id: str) -> str:
+    return f"hitl:webhooks-queued:{integration_id}:{hashlib.sha256(chat_id.encode()).hexdigest()[:32]}"
+
+
+def _queue_chat(integration_id, chat_id: str) -> None:
     from bridge.tasks import process_webhooks
 
-    dispatch.enqueue(process_webhooks, str(integration.pk), chat_id)
-    return ACCEPTED
+    try:
+        needed = cache.add(_queued_flag(integration_id, chat_id), 1, timeout=QUEUED_FLAG_SECONDS)
+    except Exception:
+        log.warning("cache unavailable; queuing a task for this webhook anyway", exc_info=True)
+        needed = True
+    if needed:
+        dispatch.enqueue(process_webhooks, str(integration_id), chat_id)
 
 
 def _dedupe_key(action: str, payload: dict) -> str:
@@ -202,41 +197,75 @@ def _insert_receipt(*, integration: Integration, key: str, action: str, chat_id:
 
 
 def process_pending_webhooks(*, integration_id, chat_id: str) -> int:
-    """Applies the chat's pending receipts oldest first, then sends the bot callbacks they
+    """Applies the chat's pending receipts oldest first, each followed by the bot callbacks it
     caused; returns how many were applied.
 
-    Each receipt is taken under a row lock: a second worker on the same chat waits, finds it
-    done, and stops; the first goes on to the next. Stops early at a receipt that must wait (an
-    unknown chat while a session is starting) or that raised: the sweep comes back to it.
+    Each receipt is taken under a row lock, without waiting: when the chat's oldest receipt is
+    locked, another worker is applying it and goes on to the chat's later ones itself (it looks
+    again after each commit), so this one stops instead of holding a worker idle. Stops early at
+    a receipt that must wait (an unknown chat while a session is starting) or that raised: the
+    sweep comes back to it.
     """
-    integration = _cached_integration(integration_id)
+    integration = cached_integration(integration_id)
     if integration is None:
         return 0  # deleted, and its receipts with it
+    try:
+        cache.delete(_queued_flag(integration_id, chat_id))  # before looking: see _queue_chat
+    except Exception:
+        log.warning("cache unavailable; the webhooks of this chat will queue a task each", exc_info=True)
     applied = 0
-    with send_callbacks_at_the_end():
-        while True:
-            receipt = None
+    while True:
+        receipt = None
+        # Each webhook's callbacks go out as soon as it is committed, not after the chat's backlog.
+        with send_callbacks_at_the_end():
             try:
                 with transaction.atomic():
-                    receipt = (
-                        WebhookReceipt.objects.select_for_update()
-                        .filter(integration=integration, chat_id=chat_id, processed_at__isnull=True)
-                        .order_by("id")
-                        .first()
-                    )
+                    receipt = _lock_next_receipt(integration=integration, chat_id=chat_id)
                     if receipt is None:
                         return applied
                     outcome = _apply(integration=integration, receipt=receipt)
                     if outcome.result == WAIT:
                         return applied
-                    WebhookReceipt.objects.filter(pk=receipt.pk).update(
-                        processed_at=timezone.now(), outcome=outcome.result, envelope=None
-                    )
+                    _mark_applied(receipt, outcome.result)
+            except OperationalError as exc:
+                if receipt is None and getattr(exc.__cause__, "sqlstate", None) == _LOCK_NOT_AVAILABLE:
+                    return applied
+                _count_failure(receipt)
+                raise
             except Exception:
                 _count_failure(receipt)
                 raise
-            metrics.webhook_processed(receipt.action, outcome.result)
-            applied += 1
+        metrics.webhook_processed(receipt.action, outcome.result)
+        applied += 1
+
+
+_LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL: FOR UPDATE NOWAIT found the row locked
+
+# The two statements every accepted webhook costs its worker, written out: the ORM spent more
+# time building them than PostgreSQL spent running them.
+_RECEIPTS = WebhookReceipt._meta.db_table
+
+
+def _lock_next_receipt(*, integration: Integration, chat_id: str) -> WebhookReceipt | None:
+    """The chat's oldest pending receipt, locked (NOWAIT) for the caller's transaction, or None."""
+    lock = " FOR UPDATE NOWAIT" if connection.features.has_select_for_update_nowait else ""
+    rows = list(WebhookReceipt.objects.raw(
+        f"SELECT * FROM {connection.ops.quote_name(_RECEIPTS)} WHERE integration_id = %s AND chat_id = %s "
+        f"AND processed_at IS NULL ORDER BY id LIMIT 1{lock}",
+        [WebhookReceipt._meta.get_field("integration").get_db_prep_value(integration.pk, connection), chat_id],
+    ))
+    return rows[0] if rows else None
+
+
+def _mark_applied(receipt: WebhookReceipt, outcome: str) -> None:
+    """Applied: what became of it is kept, the envelope (now in the audit trail) is not."""
+    now = WebhookReceipt._meta.get_field("processed_at").get_db_prep_value(timezone.now(), connection)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {connection.ops.quote_name(_RECEIPTS)} SET processed_at = %s, outcome = %s, envelope = NULL "
+            "WHERE id = %s",
+            [now, outcome, receipt.pk],
+        )
 
 
 def _count_failure(receipt: WebhookReceipt | None) -> None:
@@ -276,31 +305,44 @@ def _apply(*, integration: Integration, receipt: WebhookReceipt) -> Outcome:
     if handler is None:  # an action handled when it was accepted, no longer: nothing to do
         return _ignored(integration, action, receipt.chat_id, f"action {action!r} is not one we handle")
     chat_id, thread_id = handler.locate(payload)
-    session_id = _find_session_id(integration=integration, chat_id=chat_id, thread_id=thread_id)
-    if session_id is None:
+    session = _lock_session(integration=integration, chat_id=chat_id, thread_id=thread_id)
+    if session is None:
         if receipt.received_at >= timezone.now() - START_WINDOW and _start_in_flight(integration=integration):
             log.info("livechat webhook %s chat=%s: unknown chat while a session is starting; waiting",
                      action, chat_id)
             return Outcome(WAIT)
         return _ignored(integration, action, chat_id, "no session of the console has this chat/thread")
-    with bind_session(session_id):
-        # Serializes the state-change decisions for one session (webhooks of two chats' receipts,
-        # the API's stop). Only the session row is locked (`of`): a plain FOR UPDATE of this join
-        # would also lock the end user. NO KEY UPDATE still lets other transactions insert rows
-        # that point at the session (messages from the API) meanwhile.
-        locked = (
-            HitlSession.objects.select_for_update(of=("self",), no_key=True)
-            .select_related("end_user")
-            .defer("end_user__customer_token", "end_user__customer_cookies")  # not needed: not decrypted
-            .get(pk=session_id)
-        )
-        locked.integration = integration  # the one the URL named: no join, no decrypting again
-        outcome = handler.apply(session=locked, payload=payload, raw=raw)
+    session.integration = integration  # the one the URL named: no join, no decrypting again
+    with bind_session(session.pk):
+        outcome = handler.apply(session=session, payload=payload, raw=raw)
         log.info(
             "livechat webhook %s chat=%s session=%s: %s%s",
-            action, chat_id, session_id, outcome.result, f" ({outcome.reason})" if outcome.reason else "",
+            action, chat_id, session.pk, outcome.result, f" ({outcome.reason})" if outcome.reason else "",
         )
     return outcome
+
+
+def _lock_session(*, integration: Integration, chat_id: str, thread_id: str | None) -> HitlSession | None:
+    """The session that owns the chat (and thread), read under a lock that serializes the
+    state-change decisions for it (webhooks applied by two workers, the API's stop); or None.
+
+    Only the session row is locked (`of`): a plain FOR UPDATE of this join would also lock the end
+    user. NO KEY UPDATE still lets other transactions insert rows that point at the session
+    (messages from the API) meanwhile. The usual case (chat and thread known) is one statement.
+    """
+    locked = (
+        HitlSession.objects.select_for_update(of=("self",), no_key=True)
+        .select_related("end_user")
+        .defer("end_user__customer_token", "end_user__customer_cookies")  # not needed: not decrypted
+    )
+    if thread_id:
+        session = (
+            locked.filter(integration=integration, chat_id=chat_id, thread_id=thread_id).order_by("-created_at").first()
+        )
+        if session is not None:
+            return session
+    session_id = _find_session_id(integration=integration, chat_id=chat_id, thread_id=thread_id)
+    return locked.get(pk=session_id) if session_id is not None else None
 
 
 def _ignored(integration: Integration, action: str, chat_id: str, reason: str) -> Outcome:

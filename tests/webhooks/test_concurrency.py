@@ -80,3 +80,23 @@ def test_several_workers_send_each_callback_once_and_in_order(wired):
     deliver_pending(session_id=session.pk)
     assert [r.webhook_id for r in receiver.received()] == [d.event_id for d in deliveries]
     assert set(Delivery.objects.values_list("state", "attempts")) == {("delivered", 1)}
+
+
+def test_several_workers_on_one_chat_apply_each_webhook_once_and_in_order(wired):
+    """Workers that find the chat's oldest webhook locked leave it (and the rest) to the worker
+    holding it, which goes on until none is pending: nothing waits, nothing is skipped."""
+    from bridge.services import webhooks
+
+    url, session, receiver = wired
+    integration = session.integration
+    for n in range(30):
+        envelope = fixture("incoming_event_message")
+        envelope["payload"]["event"].update(id=f"PGDGHT5G_{n}", text=f"reply {n}")
+        envelope.pop("secret_key")
+        assert webhooks._store_receipt(integration=integration, key=f"event:PGDGHT5G_{n}", action="incoming_event",
+                                       chat_id=session.chat_id, raw=envelope)
+    applied = in_threads(4, lambda i: webhooks.process_pending_webhooks(
+        integration_id=integration.pk, chat_id=session.chat_id))
+    assert sum(applied) == 30
+    assert list(Message.objects.order_by("id").values_list("text", flat=True)) == [f"reply {n}" for n in range(30)]
+    assert [p["data"]["message"]["text"] for p in receiver.payloads()] == [f"reply {n}" for n in range(30)]
