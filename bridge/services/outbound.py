@@ -34,6 +34,7 @@ from bridge.models import HitlSession, Message, SessionEvent
 from .audit import record_event
 from .customers import customer_client
 from .errors import Conflict
+from .integration_cache import cached_integration
 from .lifecycle import close_session
 from .media import MediaError, fetch_media
 
@@ -64,11 +65,14 @@ def send_pending_messages(*, session_id, limit: int = 100) -> int:
     """Sends the session's queued messages in order until the outbox is empty, the head is not
     due, another worker holds it, or a send must wait for a retry. Returns how many messages it
     finished (sent, or failed for good)."""
-    session = HitlSession.objects.select_related("integration", "end_user").filter(pk=session_id).first()
+    session = HitlSession.objects.select_related("end_user").filter(pk=session_id).first()
     if session is None:
         return 0
+    # The integration (its agent token, group) as this process last read it: no join, no
+    # decrypting its secrets for every message.
+    session.integration = cached_integration(session.integration_id) or session.integration
     if session.end_user.integration_id == session.integration_id:
-        session.end_user.integration = session.integration  # one join, one decryption of its secrets
+        session.end_user.integration = session.integration
     sent = 0
     for _ in range(limit):
         if not session.is_open:

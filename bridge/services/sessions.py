@@ -44,7 +44,13 @@ ABANDONED_START = timedelta(minutes=5)
 
 def get_session(*, integration: Integration, session_id) -> HitlSession:
     """The integration's session; NotFound for any other (another tenant's is 'not found' too)."""
-    session = HitlSession.objects.select_related("end_user").filter(integration=integration, pk=session_id).first()
+    session = (
+        HitlSession.objects.select_related("end_user")
+        # Most calls never use the customer's LiveChat credentials: not decrypted unless read.
+        .defer("end_user__customer_token", "end_user__customer_cookies")
+        .filter(integration=integration, pk=session_id)
+        .first()
+    )
     if session is None:
         raise NotFound(f"no session with id {session_id}")
     # The caller's integration is the session's (the filter says so): reuse it rather than join
