@@ -320,6 +320,19 @@ class Bench:
         return {"backlog": backlog, "applied": applied, "seconds": round(elapsed, 1),
                 "per_s": round(applied / elapsed, 1), "cpu_per_webhook": self.cpu.per(before, self.cpu.read(), applied)}
 
+    def settle(self, quiet: float = 0.05, timeout: float = 30.0) -> None:
+        """Waits until the worker has finished what it had in hand (under `quiet` CPU seconds per
+        second), so the next phase does not share the CPUs with the last one's leftovers."""
+        deadline = time.monotonic() + timeout
+        before = self.cpu.read().get("worker", 0.0)
+        while time.monotonic() < deadline:
+            time.sleep(1)
+            now = self.cpu.read().get("worker", 0.0)
+            if now - before < quiet:
+                return
+            before = now
+        log("the worker did not settle; going on")
+
     # ---- 2. agent → bot
     def agent_to_bot(self, sessions: list[dict]) -> dict:
         rate, seconds = self.args.rate, self.args.seconds
@@ -582,6 +595,7 @@ def main(argv=None) -> int:
                           "WHERE processed_at IS NULL")
                 stack.sql("UPDATE bridge_delivery SET state = 'delivered', delivered_at = now() "
                           "WHERE session_id IN (SELECT id FROM bridge_hitlsession WHERE conversation_id LIKE 'ingest-%%')")
+                bench.settle()
             if "latency" not in args.skip:
                 result["agent_to_bot"] = bench.agent_to_bot(latency_sessions)
                 result["bot_to_agent"] = bench.bot_to_agent(outbound_sessions)

@@ -33,11 +33,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.core.cache import cache
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
-from bridge import dispatch, metrics
+from bridge import dispatch, metrics, shared_cache
 from bridge.logging import bind_session
 from bridge.models import HitlSession, Integration, Message, SessionEvent, WebhookReceipt
 
@@ -143,7 +142,7 @@ def _queue_chat(integration_id, chat_id: str) -> None:
     from bridge.tasks import process_webhooks
 
     try:
-        needed = cache.add(_queued_flag(integration_id, chat_id), 1, timeout=QUEUED_FLAG_SECONDS)
+        needed = shared_cache.set_flag(_queued_flag(integration_id, chat_id), QUEUED_FLAG_SECONDS)
     except Exception:
         log.warning("cache unavailable; queuing a task for this webhook anyway", exc_info=True)
         needed = True
@@ -210,7 +209,7 @@ def process_pending_webhooks(*, integration_id, chat_id: str) -> int:
     if integration is None:
         return 0  # deleted, and its receipts with it
     try:
-        cache.delete(_queued_flag(integration_id, chat_id))  # before looking: see _queue_chat
+        shared_cache.clear_flag(_queued_flag(integration_id, chat_id))  # before looking: see _queue_chat
     except Exception:
         log.warning("cache unavailable; the webhooks of this chat will queue a task each", exc_info=True)
     applied = 0
