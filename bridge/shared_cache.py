@@ -5,9 +5,18 @@ from django.core.cache.backends.redis import RedisCache
 
 
 def _redis(key: str):
-    """Redis's own client behind the default cache, or None when the cache is something else."""
+    """Redis's own client behind the default cache, or None when the cache is something else.
+
+    Kept on the cache object: Django builds a new client per call (the connection pool is shared,
+    but building a redis-py client costs more than the command it sends).
+    """
     backend = caches["default"]
-    return backend._cache.get_client(key, write=True) if isinstance(backend, RedisCache) else None
+    if not isinstance(backend, RedisCache):
+        return None
+    client = getattr(backend, "_hitl_client", None)
+    if client is None:
+        client = backend._hitl_client = backend._cache.get_client(key, write=True)
+    return client
 
 
 def count(key: str, timeout: int) -> int:
