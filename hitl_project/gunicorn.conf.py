@@ -30,6 +30,9 @@ max_requests_jitter = 500
 # worker).
 preload_app = True
 
+# The workers' heartbeat files on tmpfs: a slow or full disk must not get them killed.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+
 
 def when_ready(server):
     # What each worker would otherwise do on its first request: import every URL pattern and
@@ -41,6 +44,3 @@ def when_ready(server):
     get_resolver().reverse_dict  # noqa: B018 (populates the resolver)
     app.finalize(auto=True)
     import bridge.tasks  # noqa: F401
-
-# The workers' heartbeat files on tmpfs: a slow or full disk must not get them killed.
-worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
