@@ -44,3 +44,10 @@ def when_ready(server):
     get_resolver().reverse_dict  # noqa: B018 (populates the resolver)
     app.finalize(auto=True)
     import bridge.tasks  # noqa: F401
+
+    # Everything loaded so far lives as long as the process: keep it out of the workers' garbage
+    # collections, which would otherwise write to (and so copy) every page shared with the master.
+    import gc
+
+    gc.collect()
+    gc.freeze()
