@@ -3,7 +3,6 @@ import hashlib
 import hmac
 import re
 import secrets
-import time
 from datetime import timedelta
 
 from django.db.models.signals import post_delete, post_save
@@ -11,6 +10,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from bridge.models import ApiKey, Integration
+from bridge.process_cache import ProcessCache
 
 KEY_PREFIX = "hitl_"
 _LOOKUP = re.compile(r"[0-9a-f]{12}")
@@ -22,32 +22,23 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 # for a few seconds. Revoking a key, or disabling or deleting its integration, takes effect at
 # once in the process that saved it (the signals below) and within this many seconds elsewhere.
 KEY_CACHE_SECONDS = 5.0
-_MAX_CACHED_KEYS = 10_000
-_keys: dict[str, tuple[float, ApiKey | None]] = {}
+_keys = ProcessCache(KEY_CACHE_SECONDS)
 
 
 def _key_with_prefix(prefix: str) -> ApiKey | None:
-    now = time.monotonic()
-    cached = _keys.get(prefix)
-    if cached is not None and now - cached[0] < KEY_CACHE_SECONDS:
-        return cached[1]
-    api_key = ApiKey.objects.select_related("integration", "integration__tenant").filter(prefix=prefix).first()
-    if len(_keys) > _MAX_CACHED_KEYS:  # unknown prefixes are cached too; keep the dict bounded
-        _keys.clear()
-    _keys[prefix] = (now, api_key)
-    return api_key
+    return _keys.get(prefix, lambda: (
+        ApiKey.objects.select_related("integration", "integration__tenant").filter(prefix=prefix).first()
+    ))
 
 
 @receiver([post_save, post_delete], sender=ApiKey, dispatch_uid="api-keys-forget-key")
 def _forget_key(sender, instance, **kwargs):
-    _keys.pop(instance.prefix, None)
+    _keys.forget(instance.prefix)
 
 
 @receiver([post_save, post_delete], sender=Integration, dispatch_uid="api-keys-forget-integration")
 def _forget_integrations_keys(sender, instance, **kwargs):
-    for prefix, (_, api_key) in list(_keys.items()):
-        if api_key is not None and api_key.integration_id == instance.pk:
-            _keys.pop(prefix, None)
+    _keys.forget_values(lambda api_key: api_key.integration_id == instance.pk)
 
 
 def _hash(raw_key: str) -> str:

@@ -9,33 +9,23 @@ cover the gap.
 """
 from __future__ import annotations
 
-import time
-
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from bridge.models import Integration
+from bridge.process_cache import ProcessCache
 
 CACHE_SECONDS = 5.0
-_MAX_ENTRIES = 10_000  # unknown ids are cached too; keep the dict bounded
-_cache: dict[str, tuple[float, Integration | None]] = {}
+_cache = ProcessCache(CACHE_SECONDS)
 
 
 def cached_integration(integration_id) -> Integration | None:
     """The integration with this id, enabled or not, or None; at most CACHE_SECONDS old."""
-    key, now = str(integration_id), time.monotonic()
-    cached = _cache.get(key)
-    if cached is not None and now - cached[0] < CACHE_SECONDS:
-        return cached[1]
-    integration = Integration.objects.filter(pk=integration_id).first()
-    if len(_cache) > _MAX_ENTRIES:
-        _cache.clear()
-    _cache[key] = (now, integration)
-    return integration
+    return _cache.get(str(integration_id), lambda: Integration.objects.filter(pk=integration_id).first())
 
 
 def forget(integration_id) -> None:
-    _cache.pop(str(integration_id), None)
+    _cache.forget(str(integration_id))
 
 
 @receiver([post_save, post_delete], sender=Integration, dispatch_uid="integration-cache-forget")

@@ -4,6 +4,7 @@ signal) within the cache's lifetime, never later."""
 import pytest
 from django.utils import timezone
 
+from bridge import process_cache
 from bridge.models import ApiKey, Integration
 from bridge.services import api_keys, integration_cache
 from bridge.services.api_keys import create_api_key, revoke_api_key
@@ -14,7 +15,7 @@ pytestmark = pytest.mark.django_db
 
 
 class Clock:
-    """Stands in for time.monotonic in the cache modules: the test moves time forward."""
+    """Stands in for time.monotonic in the per-process cache: the test moves time forward."""
 
     def __init__(self):
         self.now = 1000.0
@@ -26,8 +27,7 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch):
     clock = Clock()
-    monkeypatch.setattr(api_keys.time, "monotonic", clock)
-    monkeypatch.setattr(integration_cache.time, "monotonic", clock)
+    monkeypatch.setattr(process_cache.time, "monotonic", clock)
     return clock
 
 

@@ -12,7 +12,6 @@ from tests.webhooks.helpers import (
     WEBHOOK_SECRET,
     fixture,
     make_session,
-    post_webhook,
     webhook_outcome,
     with_event,
 )
